@@ -1,0 +1,513 @@
+package codec
+
+import "math"
+
+// Body is a decoded packet body. Each implementation encodes as one msgpack
+// map whose keys are listed on its type; empty optional fields are left out.
+// Byte-slice fields alias the buffer a body was decoded from: copy what must
+// outlive it.
+type Body interface {
+	// Len returns the size of the encoded body in bytes.
+	Len() int
+	// Append appends the encoded body to b.
+	Append(b []byte) []byte
+
+	reset()
+	decodeField(d *Decoder, key []byte) error
+	check(t Type) error
+}
+
+// Hello is the body of HELLO: keys "keepalive", "pad".
+type Hello struct {
+	// KeepAlive is the interval, in seconds, at which the client promises
+	// to send something (a PING if nothing else). 0 asks for the server's
+	// default.
+	KeepAlive uint32
+	// Pad is the size of a zero-filled bin sent under "pad" to bring a UDP
+	// HELLO up to MinHelloDatagram bytes. Its content is ignored.
+	Pad int
+}
+
+func (v *Hello) Len() int {
+	n, fields := 0, 0
+	if v.KeepAlive != 0 {
+		n += keySize("keepalive") + uintSize(uint64(v.KeepAlive))
+		fields++
+	}
+	if v.Pad > 0 {
+		n += keySize("pad") + binSize(v.Pad)
+		fields++
+	}
+	if fields == 0 {
+		return 0
+	}
+	return containerLenSize(fields) + n
+}
+
+func (v *Hello) Append(b []byte) []byte {
+	fields := 0
+	if v.KeepAlive != 0 {
+		fields++
+	}
+	if v.Pad > 0 {
+		fields++
+	}
+	if fields == 0 {
+		return b
+	}
+	b = appendMapLen(b, fields)
+	if v.KeepAlive != 0 {
+		b = appendUint(appendKey(b, "keepalive"), uint64(v.KeepAlive))
+	}
+	if v.Pad > 0 {
+		b = appendZeroBin(appendKey(b, "pad"), v.Pad)
+	}
+	return b
+}
+
+func (v *Hello) reset() { *v = Hello{} }
+
+func (v *Hello) decodeField(d *Decoder, key []byte) (err error) {
+	switch string(key) {
+	case "keepalive":
+		var ka uint64
+		ka, err = d.uint(math.MaxUint32)
+		v.KeepAlive = uint32(ka)
+	case "pad":
+		var pad []byte
+		pad, err = d.bin()
+		v.Pad = len(pad)
+	default:
+		err = d.skip(2)
+	}
+	return err
+}
+
+func (v *Hello) check(Type) error { return nil }
+
+// Welcome is the body of WELCOME: keys "sid", "keepalive", "max_frame",
+// "max_datagram", "max_rooms", "server".
+type Welcome struct {
+	// SessionID is the session's id in text form, "$" and 16 lowercase hex
+	// digits. It is also the name of the session's own room. Over UDP the
+	// client prefixes every datagram with the same 64 bits in binary.
+	SessionID []byte
+	// KeepAlive is the interval in seconds the server holds the client to;
+	// the server ends a session silent for 1.5 times this long.
+	KeepAlive   uint32
+	MaxFrame    uint32 // largest TCP packet the server accepts, in bytes
+	MaxDatagram uint32 // largest UDP datagram the server accepts, in bytes
+	MaxRooms    uint32 // rooms a session may join, its own room not counted
+	Server      []byte // server software and version, informational
+}
+
+func (v *Welcome) Len() int {
+	n, fields := keySize("sid")+strSize(len(v.SessionID)), 1
+	for _, f := range v.uints() {
+		if f.v != 0 {
+			n += keySize(f.k) + uintSize(uint64(f.v))
+			fields++
+		}
+	}
+	if len(v.Server) > 0 {
+		n += keySize("server") + strSize(len(v.Server))
+		fields++
+	}
+	return containerLenSize(fields) + n
+}
+
+func (v *Welcome) Append(b []byte) []byte {
+	fields := 1
+	for _, f := range v.uints() {
+		if f.v != 0 {
+			fields++
+		}
+	}
+	if len(v.Server) > 0 {
+		fields++
+	}
+	b = appendMapLen(b, fields)
+	b = appendStr(appendKey(b, "sid"), v.SessionID)
+	for _, f := range v.uints() {
+		if f.v != 0 {
+			b = appendUint(appendKey(b, f.k), uint64(f.v))
+		}
+	}
+	if len(v.Server) > 0 {
+		b = appendStr(appendKey(b, "server"), v.Server)
+	}
+	return b
+}
+
+type uintField struct {
+	k string
+	v uint32
+}
+
+func (v *Welcome) uints() [4]uintField {
+	return [4]uintField{
+		{"keepalive", v.KeepAlive},
+		{"max_frame", v.MaxFrame},
+		{"max_datagram", v.MaxDatagram},
+		{"max_rooms", v.MaxRooms},
+	}
+}
+
+func (v *Welcome) reset() { *v = Welcome{} }
+
+func (v *Welcome) decodeField(d *Decoder, key []byte) (err error) {
+	var dst *uint32
+	switch string(key) {
+	case "sid":
+		v.SessionID, err = d.str()
+		return err
+	case "server":
+		v.Server, err = d.str()
+		return err
+	case "keepalive":
+		dst = &v.KeepAlive
+	case "max_frame":
+		dst = &v.MaxFrame
+	case "max_datagram":
+		dst = &v.MaxDatagram
+	case "max_rooms":
+		dst = &v.MaxRooms
+	default:
+		return d.skip(2)
+	}
+	u, err := d.uint(math.MaxUint32)
+	*dst = uint32(u)
+	return err
+}
+
+func (v *Welcome) check(Type) error {
+	if len(v.SessionID) == 0 {
+		return &BodyError{Type: TypeWelcome, Field: "sid", Err: ErrMissingField}
+	}
+	return nil
+}
+
+// Rooms is the body of JOIN and LEAVE: key "rooms", a non-empty array of
+// room names.
+type Rooms struct {
+	Rooms [][]byte
+}
+
+func (v *Rooms) Len() int {
+	return containerLenSize(1) + keySize("rooms") + strListSize(v.Rooms)
+}
+
+func (v *Rooms) Append(b []byte) []byte {
+	return appendStrList(appendKey(appendMapLen(b, 1), "rooms"), v.Rooms)
+}
+
+func (v *Rooms) reset() { v.Rooms = v.Rooms[:0] }
+
+func (v *Rooms) decodeField(d *Decoder, key []byte) (err error) {
+	if string(key) == "rooms" {
+		v.Rooms, err = d.strList(v.Rooms)
+		return err
+	}
+	return d.skip(2)
+}
+
+func (v *Rooms) check(t Type) error {
+	if len(v.Rooms) == 0 {
+		return &BodyError{Type: t, Field: "rooms", Err: ErrMissingField}
+	}
+	return nil
+}
+
+// Emit is the body of EMIT: keys "rooms" (required, non-empty), "except",
+// "event", "data", "echo".
+type Emit struct {
+	Rooms  [][]byte // deliver to every member of any of these rooms, once
+	Except [][]byte // but not to members of any of these rooms
+	Event  []byte   // application event name, passed through
+	// Data is the application payload: one msgpack value of any type, kept
+	// as its raw encoding and passed through unchanged. nil when absent.
+	Data []byte
+	Echo bool // deliver to the sender too, if it is a recipient
+}
+
+func (v *Emit) Len() int {
+	n, fields := keySize("rooms")+strListSize(v.Rooms), 1
+	if len(v.Except) > 0 {
+		n += keySize("except") + strListSize(v.Except)
+		fields++
+	}
+	if len(v.Event) > 0 {
+		n += keySize("event") + strSize(len(v.Event))
+		fields++
+	}
+	if v.Data != nil {
+		n += keySize("data") + len(v.Data)
+		fields++
+	}
+	if v.Echo {
+		n += keySize("echo") + 1
+		fields++
+	}
+	return containerLenSize(fields) + n
+}
+
+func (v *Emit) Append(b []byte) []byte {
+	fields := 1
+	for _, present := range [...]bool{len(v.Except) > 0, len(v.Event) > 0, v.Data != nil, v.Echo} {
+		if present {
+			fields++
+		}
+	}
+	b = appendMapLen(b, fields)
+	b = appendStrList(appendKey(b, "rooms"), v.Rooms)
+	if len(v.Except) > 0 {
+		b = appendStrList(appendKey(b, "except"), v.Except)
+	}
+	if len(v.Event) > 0 {
+		b = appendStr(appendKey(b, "event"), v.Event)
+	}
+	if v.Data != nil {
+		b = append(appendKey(b, "data"), v.Data...)
+	}
+	if v.Echo {
+		b = appendBool(appendKey(b, "echo"), true)
+	}
+	return b
+}
+
+func (v *Emit) reset() {
+	*v = Emit{Rooms: v.Rooms[:0], Except: v.Except[:0]}
+}
+
+func (v *Emit) decodeField(d *Decoder, key []byte) (err error) {
+	switch string(key) {
+	case "rooms":
+		v.Rooms, err = d.strList(v.Rooms)
+	case "except":
+		v.Except, err = d.strList(v.Except)
+	case "event":
+		v.Event, err = d.str()
+	case "data":
+		v.Data, err = d.raw()
+	case "echo":
+		v.Echo, err = d.bool()
+	default:
+		err = d.skip(2)
+	}
+	return err
+}
+
+func (v *Emit) check(Type) error {
+	if len(v.Rooms) == 0 {
+		return &BodyError{Type: TypeEmit, Field: "rooms", Err: ErrMissingField}
+	}
+	return nil
+}
+
+// Message is the body of MESSAGE: keys "rooms", "from" (both required),
+// "event", "data". Every recipient of one EMIT gets the same bytes: Rooms is
+// the EMIT's target list, not the room a recipient matched.
+type Message struct {
+	Rooms [][]byte
+	From  []byte // the sender's session id, which is also its room's name
+	Event []byte
+	Data  []byte // raw msgpack value, as in Emit
+}
+
+func (v *Message) Len() int {
+	n, fields := keySize("rooms")+strListSize(v.Rooms)+keySize("from")+strSize(len(v.From)), 2
+	if len(v.Event) > 0 {
+		n += keySize("event") + strSize(len(v.Event))
+		fields++
+	}
+	if v.Data != nil {
+		n += keySize("data") + len(v.Data)
+		fields++
+	}
+	return containerLenSize(fields) + n
+}
+
+func (v *Message) Append(b []byte) []byte {
+	fields := 2
+	if len(v.Event) > 0 {
+		fields++
+	}
+	if v.Data != nil {
+		fields++
+	}
+	b = appendMapLen(b, fields)
+	b = appendStrList(appendKey(b, "rooms"), v.Rooms)
+	b = appendStr(appendKey(b, "from"), v.From)
+	if len(v.Event) > 0 {
+		b = appendStr(appendKey(b, "event"), v.Event)
+	}
+	if v.Data != nil {
+		b = append(appendKey(b, "data"), v.Data...)
+	}
+	return b
+}
+
+func (v *Message) reset() { *v = Message{Rooms: v.Rooms[:0]} }
+
+func (v *Message) decodeField(d *Decoder, key []byte) (err error) {
+	switch string(key) {
+	case "rooms":
+		v.Rooms, err = d.strList(v.Rooms)
+	case "from":
+		v.From, err = d.str()
+	case "event":
+		v.Event, err = d.str()
+	case "data":
+		v.Data, err = d.raw()
+	default:
+		err = d.skip(2)
+	}
+	return err
+}
+
+func (v *Message) check(Type) error {
+	if len(v.Rooms) == 0 {
+		return &BodyError{Type: TypeMessage, Field: "rooms", Err: ErrMissingField}
+	}
+	if len(v.From) == 0 {
+		return &BodyError{Type: TypeMessage, Field: "from", Err: ErrMissingField}
+	}
+	return nil
+}
+
+// Error is the body of ERROR and BYE: keys "code" and "msg". Code is
+// required on ERROR; on BYE it defaults to 0, a normal close.
+type Error struct {
+	Code uint16
+	Msg  []byte
+}
+
+func (v *Error) Len() int {
+	n, fields := 0, 0
+	if v.Code != 0 {
+		n += keySize("code") + uintSize(uint64(v.Code))
+		fields++
+	}
+	if len(v.Msg) > 0 {
+		n += keySize("msg") + strSize(len(v.Msg))
+		fields++
+	}
+	if fields == 0 {
+		return 0
+	}
+	return containerLenSize(fields) + n
+}
+
+func (v *Error) Append(b []byte) []byte {
+	fields := 0
+	if v.Code != 0 {
+		fields++
+	}
+	if len(v.Msg) > 0 {
+		fields++
+	}
+	if fields == 0 {
+		return b
+	}
+	b = appendMapLen(b, fields)
+	if v.Code != 0 {
+		b = appendUint(appendKey(b, "code"), uint64(v.Code))
+	}
+	if len(v.Msg) > 0 {
+		b = appendStr(appendKey(b, "msg"), v.Msg)
+	}
+	return b
+}
+
+func (v *Error) reset() { *v = Error{} }
+
+func (v *Error) decodeField(d *Decoder, key []byte) (err error) {
+	switch string(key) {
+	case "code":
+		var c uint64
+		c, err = d.uint(math.MaxUint16)
+		v.Code = uint16(c)
+	case "msg":
+		v.Msg, err = d.str()
+	default:
+		err = d.skip(2)
+	}
+	return err
+}
+
+func (v *Error) check(t Type) error {
+	if t == TypeError && v.Code == 0 {
+		return &BodyError{Type: t, Field: "code", Err: ErrMissingField}
+	}
+	return nil
+}
+
+// Ping is the body of PING and PONG: key "token", an opaque bin of at most
+// MaxToken bytes. A PONG echoes its PING's body byte for byte.
+type Ping struct {
+	Token []byte
+}
+
+// MaxToken is the largest PING token.
+const MaxToken = 64
+
+func (v *Ping) Len() int {
+	if len(v.Token) == 0 {
+		return 0
+	}
+	return containerLenSize(1) + keySize("token") + binSize(len(v.Token))
+}
+
+func (v *Ping) Append(b []byte) []byte {
+	if len(v.Token) == 0 {
+		return b
+	}
+	return appendBin(appendKey(appendMapLen(b, 1), "token"), v.Token)
+}
+
+func (v *Ping) reset() { *v = Ping{} }
+
+func (v *Ping) decodeField(d *Decoder, key []byte) (err error) {
+	if string(key) != "token" {
+		return d.skip(2)
+	}
+	v.Token, err = d.bin()
+	if err == nil && len(v.Token) > MaxToken {
+		err = ErrFieldType
+	}
+	return err
+}
+
+func (v *Ping) check(Type) error { return nil }
+
+// Empty is the body of ACK: no fields in this version. Any map is accepted
+// and its keys skipped.
+type Empty struct{}
+
+func (*Empty) Len() int                                 { return 0 }
+func (*Empty) Append(b []byte) []byte                   { return b }
+func (*Empty) reset()                                   {}
+func (*Empty) decodeField(d *Decoder, key []byte) error { return d.skip(2) }
+func (*Empty) check(Type) error                         { return nil }
+
+// AppendPacket appends a packet: h, then body (nil for none).
+func AppendPacket(b []byte, h Header, body Body) []byte {
+	b = h.Append(b)
+	if body != nil {
+		b = body.Append(b)
+	}
+	return b
+}
+
+// PacketLen returns the size AppendPacket produces.
+func PacketLen(body Body) int {
+	if body == nil {
+		return HeaderLen
+	}
+	return HeaderLen + body.Len()
+}
+
+// AppendFrame appends a TCP frame: the length prefix, then the packet.
+func AppendFrame(b []byte, h Header, body Body) []byte {
+	return AppendPacket(AppendFrameLen(b, PacketLen(body)), h, body)
+}
