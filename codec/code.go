@@ -1,6 +1,9 @@
 package codec
 
-import "strconv"
+import (
+	"errors"
+	"strconv"
+)
 
 // Code is the numeric error code an ERROR or BYE carries. Codes below 200
 // and from 300 up end the session (over TCP the server closes the connection
@@ -74,22 +77,17 @@ func CodeOf(err error) Code {
 	switch {
 	case err == nil:
 		return CodeNormal
-	case isFrameSize(err):
+	case errors.As(err, new(*FrameSizeError)):
 		return CodeFrameTooLarge
-	case err == ErrVersion:
+	case errors.Is(err, ErrVersion):
 		return CodeUnsupportedVersion
-	case err == ErrUnknownType:
+	case errors.Is(err, ErrUnknownType):
 		return CodeUnknownType
-	case err == ErrFlags, err == ErrReserved:
+	case errors.Is(err, ErrFlags), errors.Is(err, ErrReserved):
 		return CodeInvalidFlags
-	case err == ErrShortPacket, err == ErrFrameTooShort:
+	case errors.Is(err, ErrShortPacket), errors.Is(err, ErrFrameTooShort):
 		return CodeMalformedFrame
 	default:
 		return CodeInvalidBody
 	}
-}
-
-func isFrameSize(err error) bool {
-	_, ok := err.(*FrameSizeError)
-	return ok
 }
