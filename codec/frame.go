@@ -34,18 +34,25 @@ func SplitFrame(b []byte, max int) (packet []byte, n int, err error) {
 	if len(b) < LenPrefixLen {
 		return nil, 0, nil
 	}
-	size := binary.BigEndian.Uint32(b)
-	if uint64(size) > uint64(max) {
-		return nil, 0, &FrameSizeError{Len: uint64(size), Max: max}
-	}
-	if size < HeaderLen {
-		return nil, 0, ErrFrameTooShort
-	}
-	end := LenPrefixLen + int(size)
-	if len(b) < end {
-		return nil, 0, nil
+	end, err := FrameLen(b, max)
+	if err != nil || len(b) < end {
+		return nil, 0, err
 	}
 	return b[LenPrefixLen:end:end], end, nil
+}
+
+// FrameLen reads the length prefix at the start of b (at least LenPrefixLen
+// bytes) and returns the size of the whole frame, prefix included, after
+// checking the packet size against max and HeaderLen.
+func FrameLen(b []byte, max int) (int, error) {
+	size := binary.BigEndian.Uint32(b)
+	if uint64(size) > uint64(max) {
+		return 0, &FrameSizeError{Len: uint64(size), Max: max}
+	}
+	if size < HeaderLen {
+		return 0, ErrFrameTooShort
+	}
+	return LenPrefixLen + int(size), nil
 }
 
 // FrameReader decodes frames from a byte stream, however the stream splits
