@@ -1,0 +1,151 @@
+// Command packetd is a packet server for devices that speak raw TCP or UDP:
+// they join rooms and every message emitted to a room reaches its members,
+// whichever transport each uses. Run it with no flags to serve both
+// transports on port 7070; docs/OPERATIONS.md lists every flag.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+	"time"
+
+	"github.com/packetd/packetd/codec"
+	"github.com/packetd/packetd/internal/server"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "packetd:", err)
+			os.Exit(1)
+		}
+	}
+}
+
+// options are the command line; the defaults are the documented ones.
+type options struct {
+	cfg             server.Config
+	logFormat       string
+	logLevel        string
+	shutdownTimeout time.Duration
+	version         bool
+}
+
+func parse(args []string, out io.Writer) (*options, error) {
+	o := &options{}
+	fs := flag.NewFlagSet("packetd", flag.ContinueOnError)
+	fs.SetOutput(out)
+	c := &o.cfg
+	fs.StringVar(&c.TCP.Addr, "tcp", ":7070", "TCP listen address (host:port); \"off\" disables TCP")
+	fs.StringVar(&c.UDP.Addr, "udp", ":7070", "UDP listen address (host:port); \"off\" disables UDP")
+	fs.IntVar(&c.TCP.Loops, "tcp-loops", 1, "TCP event loops")
+	fs.IntVar(&c.UDP.Loops, "udp-loops", 1, "UDP event loops (one socket each, SO_REUSEPORT)")
+	fs.IntVar(&c.TCP.MaxFrame, "max-frame", codec.DefaultMaxFrame, "largest TCP packet in bytes")
+	fs.IntVar(&c.TCP.MaxHelloFrame, "max-hello-frame", 1024, "largest TCP packet before HELLO in bytes")
+	fs.IntVar(&c.UDP.MaxDatagram, "max-datagram", codec.DefaultMaxDatagram, "largest UDP datagram in bytes, received or sent")
+	fs.IntVar(&c.TCP.MaxOutbound, "max-outbound", 4<<20, "bytes queued to one TCP connection before its messages are dropped")
+	fs.IntVar(&c.UDP.SocketBuffer, "udp-socket-buffer", 4<<20, "SO_RCVBUF/SO_SNDBUF to request for UDP sockets (the kernel caps it)")
+	fs.IntVar(&c.Broker.MaxSessions, "max-sessions", 100_000, "sessions per process, both transports")
+	fs.IntVar(&c.Broker.MaxRooms, "max-rooms", 256, "rooms one session may join, its own room not counted")
+	fs.IntVar(&c.Broker.MaxTargets, "max-targets", 64, "rooms (and, separately, exceptions) one EMIT may name")
+	fs.DurationVar(&c.Broker.KeepAlive, "keepalive", 60*time.Second, "keepalive for clients that ask for none; silence for 1.5x ends a session")
+	fs.DurationVar(&c.Broker.MinKeepAlive, "min-keepalive", 5*time.Second, "smallest keepalive a client may ask for")
+	fs.DurationVar(&c.Broker.MaxKeepAlive, "max-keepalive", time.Hour, "largest keepalive a client may ask for")
+	fs.DurationVar(&c.TCP.HandshakeTimeout, "handshake-timeout", 10*time.Second, "time a new connection or UDP session has to complete HELLO")
+	fs.IntVar(&c.MaxInbox, "max-inbox", 64<<20, "bytes waiting for one TCP event loop from the others before deliveries are dropped")
+	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 10*time.Second, "time allowed for BYE and closing on SIGINT/SIGTERM")
+	fs.BoolVar(&o.version, "version", false, "print the version and exit")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	c.UDP.HandshakeTimeout = c.TCP.HandshakeTimeout
+	c.DisableTCP = c.TCP.Addr == "off"
+	c.DisableUDP = c.UDP.Addr == "off"
+	return o, nil
+}
+
+func run(args []string, stderr io.Writer) error {
+	o, err := parse(args, stderr)
+	if err != nil {
+		return err
+	}
+	if o.version {
+		fmt.Fprintln(os.Stdout, "packetd", version())
+		return nil
+	}
+	log, err := newLogger(o.logFormat, o.logLevel, stderr)
+	if err != nil {
+		return err
+	}
+	o.cfg.Logger = log
+	o.cfg.Broker.Server = "packetd/" + version()
+
+	srv, err := server.New(o.cfg)
+	if err != nil {
+		return err
+	}
+	if err := srv.Start(); err != nil {
+		return err
+	}
+	log.Info("packetd started", "version", version(), "protocol", codec.Version)
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	<-ctx.Done()
+	stop()
+	log.Info("shutting down: saying BYE to clients", "sessions", srv.Broker.Sessions())
+	sctx, cancel := context.WithTimeout(context.Background(), o.shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func newLogger(format, level string, w io.Writer) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("-log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	default:
+		return nil, fmt.Errorf("-log-format: %q is neither text nor json", format)
+	}
+}
+
+// version is the module version, or the VCS revision for a source build.
+func version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	v := bi.Main.Version
+	for _, s := range bi.Settings {
+		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+			if v == "" || v == "(devel)" {
+				v = "devel"
+			}
+			v += "+" + s.Value[:12]
+		}
+	}
+	return v
+}

@@ -1,0 +1,5 @@
+package deliver
+
+import "errors"
+
+var errNoGroup = errors.New("deliver: no such group")

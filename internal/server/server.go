@@ -1,0 +1,140 @@
+// Package server wires packetd together: the room adapter, the delivery Hub,
+// the broker, and the TCP and UDP transports, from one Config.
+//
+// Concurrency: Start and Shutdown are called once each, in that order;
+// the accessors are safe for concurrent use after Start.
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+
+	"github.com/packetd/packetd/internal/broker"
+	"github.com/packetd/packetd/internal/deliver"
+	"github.com/packetd/packetd/internal/stats"
+	"github.com/packetd/packetd/rooms"
+	"github.com/packetd/packetd/transport/tcp"
+	"github.com/packetd/packetd/transport/udp"
+)
+
+// Config configures a server. The zero value serves TCP and UDP on port
+// 7070 with every default.
+type Config struct {
+	TCP        tcp.Config
+	UDP        udp.Config
+	Broker     broker.Config
+	DisableTCP bool
+	DisableUDP bool
+	// MaxInbox bounds the bytes waiting for one TCP event loop from the
+	// others; default 64 MiB.
+	MaxInbox int
+	Logger   *slog.Logger
+}
+
+// Server is a running packetd.
+type Server struct {
+	Stats   *stats.Stats
+	Adapter *rooms.Local
+	Broker  *broker.Broker
+
+	log *slog.Logger
+	tcp *tcp.Server
+	udp *udp.Server
+}
+
+// New builds a server from cfg without starting it.
+func New(cfg Config) (*Server, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.MaxInbox == 0 {
+		cfg.MaxInbox = 64 << 20
+	}
+	if cfg.DisableTCP && cfg.DisableUDP {
+		return nil, errors.New("server: both transports disabled")
+	}
+	s := &Server{Stats: new(stats.Stats), log: cfg.Logger}
+	hub := deliver.NewHub(cfg.MaxInbox, s.Stats)
+	var err error
+	s.Adapter, err = rooms.NewLocal(rooms.Config{MaxRoomsPerMember: cfg.Broker.MaxRooms, Sink: hub})
+	if err != nil {
+		return nil, err
+	}
+	bc := cfg.Broker
+	bc.Logger = cfg.Logger
+	if bc.MaxFrame == 0 {
+		bc.MaxFrame = cfg.TCP.MaxFrame
+	}
+	if bc.MaxDatagram == 0 {
+		bc.MaxDatagram = cfg.UDP.MaxDatagram
+	}
+	if s.Broker, err = broker.New(bc, s.Adapter, s.Stats); err != nil {
+		return nil, err
+	}
+	bc = s.Broker.Config()
+	if !cfg.DisableTCP {
+		tc := cfg.TCP
+		tc.MaxFrame, tc.Logger = bc.MaxFrame, cfg.Logger
+		if s.tcp, err = tcp.New(tc, s.Broker, hub, s.Stats); err != nil {
+			return nil, err
+		}
+	}
+	if !cfg.DisableUDP {
+		uc := cfg.UDP
+		uc.MaxDatagram, uc.Logger = bc.MaxDatagram, cfg.Logger
+		if s.udp, err = udp.New(uc, s.Broker, s.Stats); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// Start binds the listeners and serves in the background.
+func (s *Server) Start() error {
+	if s.tcp != nil {
+		if err := s.tcp.Start(); err != nil {
+			return err
+		}
+		s.log.Info("listening", "transport", "tcp", "addr", s.tcp.Addr())
+	}
+	if s.udp != nil {
+		if err := s.udp.Start(); err != nil {
+			if s.tcp != nil {
+				_ = s.tcp.Shutdown(context.Background())
+			}
+			return err
+		}
+		s.log.Info("listening", "transport", "udp", "addr", s.udp.Addr())
+	}
+	return nil
+}
+
+// TCPAddr returns the TCP listener's address, nil if TCP is disabled.
+func (s *Server) TCPAddr() net.Addr {
+	if s.tcp == nil {
+		return nil
+	}
+	return s.tcp.Addr()
+}
+
+// UDPAddr returns the UDP socket's address, nil if UDP is disabled.
+func (s *Server) UDPAddr() net.Addr {
+	if s.udp == nil {
+		return nil
+	}
+	return s.udp.Addr()
+}
+
+// Shutdown says BYE to every session and stops both transports.
+func (s *Server) Shutdown(ctx context.Context) error {
+	var errs []error
+	if s.tcp != nil {
+		errs = append(errs, s.tcp.Shutdown(ctx))
+	}
+	if s.udp != nil {
+		errs = append(errs, s.udp.Shutdown(ctx))
+	}
+	return errors.Join(errs...)
+}

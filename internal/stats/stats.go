@@ -1,0 +1,57 @@
+// Package stats holds packetd's counters: what came in, what went out, and
+// everything that was refused, dropped or timed out, each with a reason.
+// The fields are atomic and safe for concurrent use; hot paths add to them
+// without locks.
+package stats
+
+import (
+	"reflect"
+	"sync/atomic"
+)
+
+// Stats is the server's set of counters. The zero value is ready to use.
+type Stats struct {
+	// Sessions and connections.
+	TCPConns          atomic.Int64  // TCP connections open now
+	UDPSessions       atomic.Int64  // UDP sessions alive now
+	SessionsOpened    atomic.Uint64 // HELLOs answered with WELCOME
+	SessionsRefused   atomic.Uint64 // HELLOs refused: server full
+	HandshakeTimeouts atomic.Uint64 // TCP connections closed for sending no HELLO in time
+	IdleTimeouts      atomic.Uint64 // sessions ended for silence (1.5 keepalives)
+	ProtocolErrors    atomic.Uint64 // TCP connections closed for malformed or unexpected input
+
+	// Input.
+	FramesIn          atomic.Uint64 // TCP packets received
+	DatagramsIn       atomic.Uint64 // UDP datagrams received
+	DatagramMalformed atomic.Uint64 // datagrams dropped: prefix, header or body invalid
+	DatagramOversize  atomic.Uint64 // datagrams dropped: larger than the limit
+	DatagramNoSession atomic.Uint64 // datagrams for an unknown or expired session
+	HelloTooSmall     atomic.Uint64 // UDP HELLOs dropped for being under the minimum size
+	Emits             atomic.Uint64 // EMITs broadcast
+	Recipients        atomic.Uint64 // recipients those EMITs were addressed to
+	RequestErrors     atomic.Uint64 // requests answered with a non-fatal ERROR
+
+	// Output.
+	DatagramsSent      atomic.Uint64 // datagrams the kernel accepted
+	DatagramsDropped   atomic.Uint64 // datagrams the kernel refused (socket buffer full)
+	DropSlowConsumer   atomic.Uint64 // messages dropped: TCP recipient's outbound buffer full
+	DropAmplification  atomic.Uint64 // datagrams not sent: unvalidated address, 3x budget spent
+	DropTooLargeForUDP atomic.Uint64 // messages not sent to UDP recipients: over the datagram limit
+	DropInboxFull      atomic.Uint64 // deliveries dropped: an event loop's inbox was full
+	PathChallenges     atomic.Uint64 // UDP address changes that started a validation
+}
+
+// Snapshot returns every counter by field name.
+func (s *Stats) Snapshot() map[string]int64 {
+	out := make(map[string]int64)
+	v := reflect.ValueOf(s).Elem()
+	for i := range v.NumField() {
+		switch c := v.Field(i).Addr().Interface().(type) {
+		case *atomic.Uint64:
+			out[v.Type().Field(i).Name] = int64(c.Load())
+		case *atomic.Int64:
+			out[v.Type().Field(i).Name] = c.Load()
+		}
+	}
+	return out
+}

@@ -1,0 +1,246 @@
+// Package udp is packetd's UDP transport: a gnet/v2 engine (one socket per
+// event loop, SO_REUSEPORT) and the session layer that UDP lacks: sessions
+// keyed by a server-chosen 64-bit id carried in every client datagram, so a
+// session survives a NAT rebinding; address validation with the QUIC
+// anti-amplification rule; idle expiry.
+//
+// Concurrency: the session table is shared by all event loops and the
+// timer; sessions are safe for concurrent use. Sending needs no event
+// loop: datagrams go out with sendmmsg from whichever pass produced them.
+package udp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
+
+	"github.com/packetd/packetd/codec"
+	"github.com/packetd/packetd/internal/broker"
+	"github.com/packetd/packetd/internal/deliver"
+	"github.com/packetd/packetd/internal/stats"
+	"github.com/packetd/packetd/transport/internal/gnetx"
+)
+
+// Config configures the UDP transport. Zero values mean the defaults given.
+type Config struct {
+	Addr             string        // host:port to listen on; default ":7070"
+	Loops            int           // event loops, each with its own socket; default 1
+	MaxDatagram      int           // largest datagram accepted or sent; default codec.DefaultMaxDatagram
+	HandshakeTimeout time.Duration // an unvalidated session's lifetime; default 10 s
+	SocketBuffer     int           // SO_RCVBUF and SO_SNDBUF to ask for; default 4 MiB
+	TickInterval     time.Duration // expiry sweep period; default 1 s
+	Logger           *slog.Logger
+}
+
+func (c Config) withDefaults() (Config, error) {
+	if c.Addr == "" {
+		c.Addr = ":7070"
+	}
+	if c.Loops == 0 {
+		c.Loops = 1
+	}
+	if c.MaxDatagram == 0 {
+		c.MaxDatagram = codec.DefaultMaxDatagram
+	}
+	if c.HandshakeTimeout == 0 {
+		c.HandshakeTimeout = 10 * time.Second
+	}
+	if c.SocketBuffer == 0 {
+		c.SocketBuffer = 4 << 20
+	}
+	if c.TickInterval == 0 {
+		c.TickInterval = time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Loops < 0 || c.MaxDatagram < codec.MinHelloDatagram || c.MaxDatagram > 65507 || c.SocketBuffer < 0 {
+		return c, errors.New("udp: invalid limits")
+	}
+	return c, nil
+}
+
+// Server is the UDP transport.
+type Server struct {
+	gnet.BuiltinEventEngine
+	cfg    Config
+	broker *broker.Broker
+	stats  *stats.Stats
+	log    *slog.Logger
+	table  table
+
+	booted chan struct{}
+	done   chan error
+	eng    gnet.Engine
+	addr   net.Addr
+
+	loops   atomic.Pointer[map[int]*loop] // by socket fd; copy on write
+	loopsMu sync.Mutex                    // serialises writers of loops
+
+	pendingMu sync.Mutex                   // guards pending
+	pending   map[netip.AddrPort]*session // sessions awaiting their first datagram, by address
+
+	timerMu sync.Mutex // guards timer: the OnTick goroutine and Shutdown share it
+	timer   *broker.Worker
+}
+
+// loop is one event loop's socket and scratch.
+type loop struct {
+	fd int
+	v6 bool // the socket is AF_INET6
+	w  *broker.Worker
+}
+
+// New returns a UDP transport for the broker.
+func New(cfg Config, b *broker.Broker, st *stats.Stats) (*Server, error) {
+	c, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: c, broker: b, stats: st, log: c.Logger,
+		booted: make(chan struct{}), done: make(chan error, 1),
+		pending: make(map[netip.AddrPort]*session),
+		timer:   broker.NewWorker(deliver.NewOutbox(deliver.NoGroup, st)),
+	}
+	s.table.init()
+	s.loops.Store(&map[int]*loop{})
+	return s, nil
+}
+
+// Start binds the sockets and serves in the background.
+func (s *Server) Start() error {
+	addr, err := pinPort(s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("udp: listen on %s: %w", s.cfg.Addr, err)
+	}
+	go func() {
+		s.done <- gnet.Run(s, "udp://"+addr,
+			gnet.WithNumEventLoop(s.cfg.Loops),
+			gnet.WithTicker(true),
+			gnet.WithSocketRecvBuffer(s.cfg.SocketBuffer),
+			gnet.WithSocketSendBuffer(s.cfg.SocketBuffer),
+			gnet.WithLogger(gnetx.Logger{L: s.log}),
+		)
+	}()
+	select {
+	case <-s.booted:
+		return nil
+	case err := <-s.done:
+		if err == nil {
+			err = errors.New("engine stopped")
+		}
+		return fmt.Errorf("udp: listen on %s: %w", addr, err)
+	}
+}
+
+// pinPort replaces port 0 with a free port. gnet opens one socket per event
+// loop, each bound separately, so port 0 would give each loop a different
+// port; a port picked first gives them all the same one.
+func pinPort(addr string) (string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || port != "0" {
+		return addr, err
+	}
+	pc, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		return "", err
+	}
+	defer pc.Close()
+	return net.JoinHostPort(host, strconv.Itoa(pc.LocalAddr().(*net.UDPAddr).Port)), nil
+}
+
+// Addr returns the address the server listens on (valid after Start).
+func (s *Server) Addr() net.Addr { return s.addr }
+
+// OnBoot implements gnet.EventHandler.
+func (s *Server) OnBoot(eng gnet.Engine) gnet.Action {
+	s.eng = eng
+	addr, err := gnetx.BoundAddr(eng, "udp")
+	if err != nil {
+		s.log.Error("udp: reading bound address", "err", err)
+	}
+	s.addr = addr
+	if fd, err := eng.Dup(); err == nil {
+		rcv, _ := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF)
+		snd, _ := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF)
+		_ = unix.Close(fd)
+		// The kernel doubles what it grants and caps it at rmem_max/wmem_max.
+		s.log.Info("udp socket buffers", "asked", s.cfg.SocketBuffer, "rcvbuf", rcv, "sndbuf", snd)
+	}
+	close(s.booted)
+	return gnet.None
+}
+
+// loopOf returns the state for the socket fd, creating it the first time.
+func (s *Server) loopOf(fd int) *loop {
+	if l := (*s.loops.Load())[fd]; l != nil {
+		return l
+	}
+	s.loopsMu.Lock()
+	defer s.loopsMu.Unlock()
+	old := *s.loops.Load()
+	if l := old[fd]; l != nil {
+		return l
+	}
+	l := &loop{fd: fd, w: broker.NewWorker(deliver.NewOutbox(deliver.NoGroup, s.stats))}
+	if sa, err := unix.Getsockname(fd); err == nil {
+		_, l.v6 = sa.(*unix.SockaddrInet6)
+	}
+	next := make(map[int]*loop, len(old)+1)
+	for k, v := range old {
+		next[k] = v
+	}
+	next[fd] = l
+	s.loops.Store(&next)
+	return l
+}
+
+// OnTraffic implements gnet.EventHandler: one datagram.
+func (s *Server) OnTraffic(c gnet.Conn) gnet.Action {
+	buf, _ := c.Next(-1)
+	ua, ok := c.RemoteAddr().(*net.UDPAddr)
+	if !ok {
+		return gnet.None
+	}
+	l := s.loopOf(c.Fd())
+	ap := ua.AddrPort()
+	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	s.receive(l, ap, buf)
+	l.w.Out.Flush()
+	return gnet.None
+}
+
+// OnTick implements gnet.EventHandler: it expires silent sessions.
+func (s *Server) OnTick() (time.Duration, gnet.Action) {
+	s.sweep(time.Now())
+	return s.cfg.TickInterval, gnet.None
+}
+
+// Shutdown says BYE (code 301) to every session, ends them, and stops the
+// engine.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.timerMu.Lock()
+	for _, ss := range s.table.all() {
+		if ss.path.Load().validated.Load() {
+			s.timer.Bye(ss, codec.CodeShuttingDown)
+		}
+		s.end(ss)
+	}
+	s.timer.Out.Flush()
+	s.timerMu.Unlock()
+	err := s.eng.Stop(ctx)
+	if runErr := <-s.done; err == nil {
+		err = runErr
+	}
+	return err
+}

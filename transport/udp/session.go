@@ -1,0 +1,314 @@
+package udp
+
+import (
+	"crypto/rand"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/packetd/packetd/codec"
+	"github.com/packetd/packetd/internal/broker"
+	"github.com/packetd/packetd/internal/deliver"
+)
+
+// session is one UDP session: the broker's Session plus where its client
+// is. It is safe for concurrent use: every event loop may deliver to it.
+type session struct {
+	srv      *Server
+	sess     *broker.Session
+	helloID  uint32 // the HELLO's header id, to recognise a retransmitted HELLO
+	created  time.Time
+	lastSeen atomic.Int64 // unix nanoseconds of the last datagram
+	ended    atomic.Bool
+
+	mu   sync.Mutex // serialises path changes
+	path atomic.Pointer[path]
+}
+
+// path is an address a session's client was seen at, and how much may be
+// sent there. It is replaced, not changed, when the address changes.
+type path struct {
+	ap        netip.AddrPort
+	sa        deliver.Sockaddr
+	fd        int // the socket the address's datagrams arrive on; replies leave from it
+	validated atomic.Bool
+	in, out   atomic.Int64 // bytes received from and sent to ap while unvalidated
+	// token, when set, is the PING token whose echo validates the path (a
+	// path reached by rebinding); a fresh session's first path is validated
+	// by any datagram carrying its id.
+	token []byte
+}
+
+var _ broker.Peer = (*session)(nil)
+
+func newPath(l *loop, ap netip.AddrPort, n int) *path {
+	p := &path{ap: ap, sa: deliver.SockaddrOf(ap, l.v6), fd: l.fd}
+	p.in.Store(int64(n))
+	return p
+}
+
+// spend reserves n bytes of the anti-amplification budget: before
+// validation the server sends at most three times what it received.
+func (p *path) spend(n int) bool {
+	if p.validated.Load() {
+		return true
+	}
+	for {
+		out := p.out.Load()
+		if out+int64(n) > 3*p.in.Load() {
+			return false
+		}
+		if p.out.CompareAndSwap(out, out+int64(n)) {
+			return true
+		}
+	}
+}
+
+// ID implements rooms.Member.
+func (ss *session) ID() string { return ss.sess.Name() }
+
+// Group implements rooms.Member: UDP sessions can be written from any pass.
+func (ss *session) Group() int { return deliver.GroupAny }
+
+// Attach implements broker.Peer.
+func (ss *session) Attach(s *broker.Session) { ss.sess = s }
+
+// Enqueue implements deliver.Recipient: the packet goes out as one datagram
+// at o.Flush, if it fits the datagram limit and the address's budget.
+func (ss *session) Enqueue(o *deliver.Outbox, frame []byte) {
+	pkt := frame[codec.LenPrefixLen:]
+	if len(pkt) > ss.srv.cfg.MaxDatagram {
+		ss.srv.stats.DropTooLargeForUDP.Add(1)
+		return
+	}
+	p := ss.path.Load()
+	if !p.spend(len(pkt)) {
+		ss.srv.stats.DropAmplification.Add(1)
+		return
+	}
+	o.Datagram(p.fd, &p.sa, pkt)
+}
+
+// Flush implements deliver.Recipient; datagrams are flushed by the Outbox.
+func (ss *session) Flush(*deliver.Outbox) {}
+
+// receive handles one datagram from ap.
+func (s *Server) receive(l *loop, ap netip.AddrPort, buf []byte) {
+	s.stats.DatagramsIn.Add(1)
+	if len(buf) > s.cfg.MaxDatagram {
+		s.stats.DatagramOversize.Add(1)
+		return
+	}
+	sid, p, err := codec.ParseDatagram(buf)
+	if err != nil {
+		s.stats.DatagramMalformed.Add(1)
+		s.log.Debug("udp: malformed datagram", "from", ap, "err", err)
+		return
+	}
+	if sid == 0 {
+		if p.Type != codec.TypeHello {
+			s.stats.DatagramMalformed.Add(1)
+			return
+		}
+		s.hello(l, ap, p, len(buf))
+		return
+	}
+	ss := s.table.get(sid)
+	if ss == nil {
+		s.stats.DatagramNoSession.Add(1)
+		s.statelessError(l, ap, len(buf), p.ID, codec.CodeUnknownSession)
+		return
+	}
+	path := ss.arrive(l, ap, len(buf))
+	if p.Type == codec.TypePong && path.token != nil && !path.validated.Load() {
+		var pong codec.Ping
+		if l.w.Decode(p, &pong) == nil && string(pong.Token) == string(path.token) {
+			path.validated.Store(true)
+		}
+	}
+	switch v := s.broker.Handle(l.w, ss.sess, p); {
+	case v.End && v.Code == codec.CodeNormal: // BYE
+		s.end(ss)
+	case v.Code != codec.CodeNormal:
+		// Over UDP a bad packet costs only itself: drop it and go on.
+		s.stats.DatagramMalformed.Add(1)
+		s.log.Debug("udp: invalid packet", "session", ss.sess.Name(), "type", p.Type, "code", v.Code)
+	}
+}
+
+// hello opens a session, or answers a retransmitted HELLO with the same
+// WELCOME.
+func (s *Server) hello(l *loop, ap netip.AddrPort, p codec.Packet, n int) {
+	if n < codec.MinHelloDatagram {
+		s.stats.HelloTooSmall.Add(1)
+		return
+	}
+	s.pendingMu.Lock()
+	old := s.pending[ap]
+	s.pendingMu.Unlock()
+	if old != nil && old.helloID == p.ID && !old.ended.Load() {
+		path := old.path.Load()
+		path.in.Add(int64(n))
+		s.broker.Welcome(l.w, old.sess, p.Header)
+		return
+	}
+	ss := &session{srv: s, helloID: p.ID, created: time.Now()}
+	ss.lastSeen.Store(ss.created.UnixNano())
+	ss.path.Store(newPath(l, ap, n))
+	sess, code := s.broker.Open(l.w, ss, p.Header, p.Body)
+	if code != codec.CodeNormal {
+		s.statelessError(l, ap, n, p.ID, code)
+		return
+	}
+	ss.sess = sess
+	s.table.put(sess.ID(), ss)
+	s.pendingMu.Lock()
+	s.pending[ap] = ss
+	s.pendingMu.Unlock()
+	s.stats.UDPSessions.Add(1)
+}
+
+// arrive records a datagram of n bytes from ap for the session and returns
+// the session's path, moving it to ap if the client's address changed.
+func (ss *session) arrive(l *loop, ap netip.AddrPort, n int) *path {
+	ss.lastSeen.Store(time.Now().UnixNano())
+	p := ss.path.Load()
+	if p.ap != ap {
+		p = ss.rebind(l, ap, n)
+	} else if !p.validated.Load() {
+		p.in.Add(int64(n))
+		if p.token == nil {
+			// Only the client at ap saw the WELCOME, so a datagram carrying
+			// the session id from ap proves the address.
+			p.validated.Store(true)
+			ss.srv.unpend(ap, ss)
+		}
+	}
+	return p
+}
+
+// rebind moves the session to a new address, unvalidated until the client
+// echoes a PING token from there.
+func (ss *session) rebind(l *loop, ap netip.AddrPort, n int) *path {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if p := ss.path.Load(); p.ap == ap {
+		p.in.Add(int64(n))
+		return p
+	}
+	p := newPath(l, ap, n)
+	p.token = make([]byte, 8)
+	_, _ = rand.Read(p.token)
+	ss.path.Store(p)
+	ss.srv.stats.PathChallenges.Add(1)
+	l.w.Reply(ss, codec.Header{Type: codec.TypePing}, &codec.Ping{Token: p.token})
+	return p
+}
+
+func (s *Server) unpend(ap netip.AddrPort, ss *session) {
+	s.pendingMu.Lock()
+	if s.pending[ap] == ss {
+		delete(s.pending, ap)
+	}
+	s.pendingMu.Unlock()
+}
+
+// statelessError answers a datagram that belongs to no session, within
+// three times its size.
+func (s *Server) statelessError(l *loop, ap netip.AddrPort, n int, id uint32, code codec.Code) {
+	frame := l.w.Out.Frame(codec.Header{Type: codec.TypeError, ID: id}, &codec.Error{Code: uint16(code), Msg: []byte(code.String())})
+	pkt := frame[codec.LenPrefixLen:]
+	if len(pkt) > 3*n {
+		s.stats.DropAmplification.Add(1)
+		return
+	}
+	sa := deliver.SockaddrOf(ap, l.v6)
+	l.w.Out.Datagram(l.fd, &sa, pkt)
+}
+
+// end removes a session: it leaves its rooms and is forgotten. Idempotent.
+func (s *Server) end(ss *session) {
+	if !ss.ended.CompareAndSwap(false, true) {
+		return
+	}
+	s.table.del(ss.sess.ID())
+	s.unpend(ss.path.Load().ap, ss)
+	s.broker.Close(ss.sess)
+	s.stats.UDPSessions.Add(-1)
+}
+
+// sweep ends sessions that were silent too long: an unvalidated one after
+// the handshake timeout, silently; a validated one after 1.5 keepalives,
+// with ERROR 302.
+func (s *Server) sweep(now time.Time) {
+	s.timerMu.Lock()
+	defer s.timerMu.Unlock()
+	for _, ss := range s.table.all() {
+		idle := now.Sub(time.Unix(0, ss.lastSeen.Load()))
+		p := ss.path.Load()
+		switch {
+		case !p.validated.Load() && p.token == nil && idle > s.cfg.HandshakeTimeout:
+			s.end(ss)
+		case idle > ss.sess.IdleTimeout():
+			s.stats.IdleTimeouts.Add(1)
+			s.timer.Error(ss, 0, codec.CodeIdleTimeout)
+			s.end(ss)
+		}
+	}
+	s.timer.Out.Flush()
+}
+
+// table is the session table, sharded to keep event loops from contending.
+type table struct {
+	shards [64]tableShard
+}
+
+type tableShard struct {
+	mu sync.RWMutex // guards m
+	m  map[uint64]*session
+}
+
+func (t *table) init() {
+	for i := range t.shards {
+		t.shards[i].m = make(map[uint64]*session)
+	}
+}
+
+func (t *table) shard(sid uint64) *tableShard { return &t.shards[sid%uint64(len(t.shards))] }
+
+func (t *table) get(sid uint64) *session {
+	sh := t.shard(sid)
+	sh.mu.RLock()
+	ss := sh.m[sid]
+	sh.mu.RUnlock()
+	return ss
+}
+
+func (t *table) put(sid uint64, ss *session) {
+	sh := t.shard(sid)
+	sh.mu.Lock()
+	sh.m[sid] = ss
+	sh.mu.Unlock()
+}
+
+func (t *table) del(sid uint64) {
+	sh := t.shard(sid)
+	sh.mu.Lock()
+	delete(sh.m, sid)
+	sh.mu.Unlock()
+}
+
+// all returns a snapshot of every session.
+func (t *table) all() []*session {
+	var out []*session
+	for i := range t.shards {
+		sh := &t.shards[i]
+		sh.mu.RLock()
+		for _, ss := range sh.m {
+			out = append(out, ss)
+		}
+		sh.mu.RUnlock()
+	}
+	return out
+}
