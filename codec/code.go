@@ -64,6 +64,12 @@ var codeText = map[Code]string{
 // Fatal reports whether an ERROR or BYE with this code ends the session.
 func (c Code) Fatal() bool { return c < 200 || c >= 300 }
 
+// Known reports whether this protocol version defines c.
+func (c Code) Known() bool {
+	_, ok := codeText[c]
+	return ok
+}
+
 func (c Code) String() string {
 	if s, ok := codeText[c]; ok {
 		return s

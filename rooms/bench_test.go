@@ -14,6 +14,8 @@ func BenchmarkBroadcast(b *testing.B) {
 			for _, n := range []int{1, 100, 1000, 10000} {
 				b.Run(fmt.Sprint("recipients=", n), func(b *testing.B) {
 					l, count := fanout(b, n)
+					l.Broadcast(msg, tc.opts) // build the snapshots
+					*count = 0
 					b.ReportAllocs()
 					b.SetBytes(int64(len(msg)))
 					for b.Loop() {
@@ -26,8 +28,8 @@ func BenchmarkBroadcast(b *testing.B) {
 	}
 }
 
-// BenchmarkBroadcastParallel broadcasts to one room from all Ps at once,
-// each to its own room, to show shard contention.
+// BenchmarkBroadcastParallel broadcasts from all Ps at once to 16 rooms of
+// about 60 members, to show lock contention.
 func BenchmarkBroadcastParallel(b *testing.B) {
 	l := newTestLocal(b, nopSink, 0)
 	for i := range 1000 {
@@ -35,11 +37,16 @@ func BenchmarkBroadcastParallel(b *testing.B) {
 		mustAdd(b, l, &testMember{id: id, group: i % 4})
 		mustJoin(b, l, id, fmt.Sprintf("room-%d", i%16))
 	}
+	opts := make([]BroadcastOptions, 16)
+	for i := range opts {
+		opts[i].Rooms = names(fmt.Sprintf("room-%d", i))
+		l.Broadcast(nil, opts[i]) // build the snapshots
+	}
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		i := 0
 		for pb.Next() {
-			l.Broadcast(nil, BroadcastOptions{Rooms: [][]byte{[]byte(fmt.Sprintf("room-%d", i%16))}})
+			l.Broadcast(nil, opts[i%len(opts)])
 			i++
 		}
 	})

@@ -87,8 +87,8 @@ func TestBroadcast(t *testing.T) {
 			want:   groupIDs{0: {"c"}, 1: {"b"}},
 		},
 		{
-			name:  "no rooms means everyone",
-			want:  groupIDs{0: {"a", "c"}, 1: {"b", "e"}, 2: {"d"}},
+			name: "no rooms means everyone",
+			want: groupIDs{0: {"a", "c"}, 1: {"b", "e"}, 2: {"d"}},
 		},
 		{
 			name:   "everyone except",

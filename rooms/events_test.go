@@ -165,10 +165,10 @@ func TestSubscribeCancel(t *testing.T) {
 	cancelFirst := l.Subscribe(func(Event) { first++ })
 	cancelSecond := l.Subscribe(func(Event) { second++ })
 	defer cancelSecond()
-	mustAdd(t, l, &testMember{id: "a"}) // 2 events
+	mustAdd(t, l, &testMember{id: "a"}) // 2 events for both
 	cancelFirst()
-	cancelFirst() // idempotent
-	mustAdd(t, l, &testMember{id: "b"}) // 2 more
+	cancelFirst()                       // a second cancel does nothing
+	mustAdd(t, l, &testMember{id: "b"}) // 2 events for the second only
 	if first != 2 || second != 4 {
 		t.Errorf("got %d and %d events, want 2 and 4", first, second)
 	}

@@ -87,7 +87,7 @@ type Server struct {
 	loops   atomic.Pointer[map[int]*loop] // by socket fd; copy on write
 	loopsMu sync.Mutex                    // serialises writers of loops
 
-	pendingMu sync.Mutex                   // guards pending
+	pendingMu sync.Mutex                  // guards pending
 	pending   map[netip.AddrPort]*session // sessions awaiting their first datagram, by address
 
 	timerMu sync.Mutex // guards timer: the OnTick goroutine and Shutdown share it

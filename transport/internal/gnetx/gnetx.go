@@ -21,11 +21,21 @@ type Logger struct{ L *slog.Logger }
 
 var _ logging.Logger = Logger{}
 
-func (l Logger) Debugf(format string, args ...any) { l.L.Debug(fmt.Sprintf(format, args...), "lib", "gnet") }
-func (l Logger) Infof(format string, args ...any)  { l.L.Debug(fmt.Sprintf(format, args...), "lib", "gnet") }
-func (l Logger) Warnf(format string, args ...any)  { l.L.Warn(fmt.Sprintf(format, args...), "lib", "gnet") }
-func (l Logger) Errorf(format string, args ...any) { l.L.Error(fmt.Sprintf(format, args...), "lib", "gnet") }
-func (l Logger) Fatalf(format string, args ...any) { l.L.Error(fmt.Sprintf(format, args...), "lib", "gnet") }
+func (l Logger) Debugf(format string, args ...any) {
+	l.L.Debug(fmt.Sprintf(format, args...), "lib", "gnet")
+}
+func (l Logger) Infof(format string, args ...any) {
+	l.L.Debug(fmt.Sprintf(format, args...), "lib", "gnet")
+}
+func (l Logger) Warnf(format string, args ...any) {
+	l.L.Warn(fmt.Sprintf(format, args...), "lib", "gnet")
+}
+func (l Logger) Errorf(format string, args ...any) {
+	l.L.Error(fmt.Sprintf(format, args...), "lib", "gnet")
+}
+func (l Logger) Fatalf(format string, args ...any) {
+	l.L.Error(fmt.Sprintf(format, args...), "lib", "gnet")
+}
 
 // Executor runs functions on one event loop (deliver.Executor).
 type Executor struct{ EL gnet.EventLoop }
