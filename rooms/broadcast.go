@@ -45,7 +45,7 @@ func (l *Local) Broadcast(msg []byte, opts BroadcastOptions) int {
 	defer l.putScratch(sc)
 	if len(opts.Rooms) == 0 {
 		for i := range l.members {
-			if s := l.members[i].snapshot(); len(s.members) > 0 {
+			if s := l.members[i].snapshot(l.seed); len(s.members) > 0 {
 				sc.targets = append(sc.targets, s)
 			}
 		}
@@ -152,7 +152,7 @@ func (sc *scratch) collectDisjoint() []Member {
 		sc.hits = sc.hits[:0]
 		if len(sc.ex) > 0 {
 			sc.exCopy = append(sc.exCopy[:0], sc.ex...)
-			sc.hits = excluded(sc.hits, r.ids, sc.exCopy)
+			sc.hits = excluded(sc.hits, r, sc.exCopy)
 		}
 		if len(sc.runs) == 1 && len(sc.hits) == 0 {
 			return r.members
@@ -167,67 +167,98 @@ func (sc *scratch) collectDisjoint() []Member {
 	return sc.buf
 }
 
-// excluded appends to hits the positions in ids (sorted) of the ids of the
-// runs in ex, in ascending order. It consumes ex.
-func excluded(hits []int, ids []string, ex []run) []int {
+// excluded appends to hits the positions in r of the members of the runs in
+// ex, in ascending order: it walks the union of ex in key order and looks
+// each one up in what is left of r. It consumes ex.
+func excluded(hits []int, r run, ex []run) []int {
 	pos := 0
-	for pos < len(ids) {
-		x, _, ok := popMin(ex)
+	for len(r.keys) > 0 {
+		k, _, ok := popMin(ex)
 		if !ok {
 			break
 		}
-		i, found := slices.BinarySearch(ids[pos:], x)
+		i, found := r.search(k)
 		pos += i
+		r.drop(i)
 		if found {
 			hits = append(hits, pos)
 			pos++
+			r.drop(1)
 		}
 	}
 	return hits
 }
 
 // appendUnion appends to buf the members of the union of runs, each once,
-// minus the members of ex. It consumes runs and ex.
+// minus the members of ex. It consumes runs (reordering them) and ex.
 func appendUnion(buf []Member, runs, ex []run) []Member {
-	for {
-		id, m, ok := popMin(runs)
-		if !ok {
-			return buf
+	runs = dropEmpty(runs)
+	for len(runs) > 0 {
+		min := 0
+		for i := 1; i < len(runs); i++ {
+			if runs[i].keys[0].less(runs[min].keys[0]) {
+				min = i
+			}
 		}
-		if !isIn(ex, id) {
+		k, m := runs[min].keys[0], runs[min].members[0]
+		for i := range runs {
+			if r := &runs[i]; r.keys[0].hash == k.hash && r.keys[0].id == k.id {
+				r.drop(1)
+			}
+		}
+		runs = dropEmpty(runs)
+		if !isIn(ex, k) {
 			buf = append(buf, m)
 		}
 	}
+	return buf
 }
 
-// popMin returns the smallest first id of rs and its member, and removes it
+// dropEmpty removes the empty runs from rs, reordering it.
+func dropEmpty(rs []run) []run {
+	for i := 0; i < len(rs); {
+		if len(rs[i].keys) > 0 {
+			i++
+			continue
+		}
+		rs[i] = rs[len(rs)-1]
+		rs = rs[:len(rs)-1]
+	}
+	return rs
+}
+
+// popMin returns the smallest first key of rs and its member, and drops it
 // from every run that starts with it. ok is false when every run is empty.
-func popMin(rs []run) (id string, m Member, ok bool) {
+func popMin(rs []run) (k key, m Member, ok bool) {
 	min := -1
 	for i := range rs {
-		if len(rs[i].ids) > 0 && (min < 0 || rs[i].ids[0] < rs[min].ids[0]) {
+		if len(rs[i].keys) > 0 && (min < 0 || rs[i].keys[0].less(rs[min].keys[0])) {
 			min = i
 		}
 	}
 	if min < 0 {
-		return "", nil, false
+		return key{}, nil, false
 	}
-	id, m = rs[min].ids[0], rs[min].members[0]
+	k, m = rs[min].keys[0], rs[min].members[0]
 	for i := range rs {
-		if len(rs[i].ids) > 0 && rs[i].ids[0] == id {
-			rs[i].ids, rs[i].members = rs[i].ids[1:], rs[i].members[1:]
+		if len(rs[i].keys) > 0 && rs[i].keys[0] == k {
+			rs[i].drop(1)
 		}
 	}
-	return id, m, true
+	return k, m, true
 }
 
-// isIn reports whether one of the runs in ex holds id. Successive calls must
-// pass ascending ids: it drops the ids below id from each run.
-func isIn(ex []run, id string) bool {
+// isIn reports whether one of the runs in ex holds k. Successive calls must
+// pass ascending keys: it drops the keys below k from each run.
+func isIn(ex []run, k key) bool {
 	in := false
 	for i := range ex {
-		j, found := slices.BinarySearch(ex[i].ids, id)
-		ex[i].ids, ex[i].members = ex[i].ids[j:], ex[i].members[j:]
+		r := &ex[i]
+		if len(r.keys) == 0 || k.less(r.keys[0]) {
+			continue // the common case: k is below every excluded key left
+		}
+		j, found := r.search(k)
+		r.drop(j)
 		in = in || found
 	}
 	return in

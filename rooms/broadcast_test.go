@@ -277,7 +277,7 @@ func TestSnapshotReuse(t *testing.T) {
 	if second == first {
 		t.Fatalf("after a join: got the old snapshot")
 	}
-	if got, want := second.ids, []string{"a", "b"}; !slices.Equal(got, want) {
+	if got, want := []string{second.keys[0].id, second.keys[1].id}, []string{"a", "b"}; !slices.Equal(got, want) {
 		t.Errorf("got snapshot ids %q, want %q", got, want)
 	}
 	if got, want := second.spans, []span{{group: 0, lo: 0, hi: 1}, {group: 1, lo: 1, hi: 2}}; !slices.Equal(got, want) {

@@ -44,7 +44,7 @@ func (l *Local) lookup(id string) *memberState {
 
 // snapshot returns the snapshot of all the shard's members, building it if
 // it is stale.
-func (sh *memberShard) snapshot() *snapshot {
+func (sh *memberShard) snapshot(seed maphash.Seed) *snapshot {
 	sh.mu.RLock()
 	defer sh.mu.RUnlock()
 	if s := sh.snap.Load(); s != nil {
@@ -54,7 +54,7 @@ func (sh *memberShard) snapshot() *snapshot {
 	for _, st := range sh.states {
 		ms = append(ms, st.m)
 	}
-	s := newSnapshot(ms)
+	s := newSnapshot(seed, ms)
 	if !sh.snap.CompareAndSwap(nil, s) {
 		return sh.snap.Load()
 	}

@@ -28,7 +28,7 @@ type room struct {
 
 // snapshotLocked returns r's snapshot, building it if it is stale. The
 // shard's mu must be held, for reading or writing.
-func (r *room) snapshotLocked() *snapshot {
+func (r *room) snapshotLocked(seed maphash.Seed) *snapshot {
 	if s := r.snap.Load(); s != nil {
 		return s
 	}
@@ -36,7 +36,7 @@ func (r *room) snapshotLocked() *snapshot {
 	for _, m := range r.members {
 		ms = append(ms, m)
 	}
-	s := newSnapshot(ms)
+	s := newSnapshot(seed, ms)
 	if !r.snap.CompareAndSwap(nil, s) {
 		return r.snap.Load() // a concurrent broadcast built an equal one
 	}
@@ -64,7 +64,7 @@ func (l *Local) roomSnapshot(name []byte) *snapshot {
 	if r == nil {
 		return nil
 	}
-	return r.snapshotLocked()
+	return r.snapshotLocked(l.seed)
 }
 
 // joinRoom puts m (whose id is id) in the room named name, creating the room
