@@ -73,13 +73,14 @@ func (l *Local) appendSnapshots(ss []*snapshot, names [][]byte) []*snapshot {
 type scratch struct {
 	targets  []*snapshot // snapshots of the target rooms, distinct
 	excepts  []*snapshot // snapshots of the excluded rooms, distinct
-	disjoint bool        // no member is in two targets: skip the dedup merge
+	disjoint bool        // no member is in two targets: skip deduplication
 	tnext    []int       // per target, the index of its next span
 	enext    []int       // per except, the index of its next span
 	runs     []run       // the targets' runs of the current group
 	ex       []run       // the excepts' runs of the current group
 	exCopy   []run       // ex, consumed by filtering one run
 	hits     []int       // excluded positions in one run
+	seen     keySet      // recipients of the current group, when targets overlap
 	buf      []Member    // recipients of the current group
 }
 
@@ -132,8 +133,7 @@ func (l *Local) deliver(sc *scratch, msg []byte, origin any) int {
 		if sc.disjoint || len(sc.runs) == 1 {
 			members = sc.collectDisjoint()
 		} else {
-			sc.buf = appendUnion(sc.buf[:0], sc.runs, sc.ex)
-			members = sc.buf
+			members = sc.collectUnion()
 		}
 		if len(members) > 0 {
 			l.sink.Deliver(origin, g, msg, members[:len(members):len(members)])
@@ -167,13 +167,44 @@ func (sc *scratch) collectDisjoint() []Member {
 	return sc.buf
 }
 
+// collectUnion returns the members of sc.runs, each once, minus those in
+// sc.ex, copied into sc.buf.
+func (sc *scratch) collectUnion() []Member {
+	n := 0
+	for _, r := range sc.runs {
+		n += len(r.keys)
+	}
+	sc.seen.prepare(n)
+	defer sc.seen.clear()
+	sc.buf = sc.buf[:0]
+	for ri, r := range sc.runs {
+		sc.hits = sc.hits[:0]
+		if len(sc.ex) > 0 {
+			sc.exCopy = append(sc.exCopy[:0], sc.ex...)
+			sc.hits = excluded(sc.hits, r, sc.exCopy)
+		}
+		last := ri == len(sc.runs)-1 // its keys need not go in the set
+		hits := sc.hits
+		for i := range r.keys {
+			if len(hits) > 0 && hits[0] == i {
+				hits = hits[1:]
+				continue
+			}
+			if last && !sc.seen.has(&r.keys[i]) || !last && sc.seen.add(&r.keys[i]) {
+				sc.buf = append(sc.buf, r.members[i])
+			}
+		}
+	}
+	return sc.buf
+}
+
 // excluded appends to hits the positions in r of the members of the runs in
 // ex, in ascending order: it walks the union of ex in key order and looks
 // each one up in what is left of r. It consumes ex.
 func excluded(hits []int, r run, ex []run) []int {
 	pos := 0
 	for len(r.keys) > 0 {
-		k, _, ok := popMin(ex)
+		k, ok := popMin(ex)
 		if !ok {
 			break
 		}
@@ -189,47 +220,9 @@ func excluded(hits []int, r run, ex []run) []int {
 	return hits
 }
 
-// appendUnion appends to buf the members of the union of runs, each once,
-// minus the members of ex. It consumes runs (reordering them) and ex.
-func appendUnion(buf []Member, runs, ex []run) []Member {
-	runs = dropEmpty(runs)
-	for len(runs) > 0 {
-		min := 0
-		for i := 1; i < len(runs); i++ {
-			if runs[i].keys[0].less(runs[min].keys[0]) {
-				min = i
-			}
-		}
-		k, m := runs[min].keys[0], runs[min].members[0]
-		for i := range runs {
-			if r := &runs[i]; r.keys[0].hash == k.hash && r.keys[0].id == k.id {
-				r.drop(1)
-			}
-		}
-		runs = dropEmpty(runs)
-		if !isIn(ex, k) {
-			buf = append(buf, m)
-		}
-	}
-	return buf
-}
-
-// dropEmpty removes the empty runs from rs, reordering it.
-func dropEmpty(rs []run) []run {
-	for i := 0; i < len(rs); {
-		if len(rs[i].keys) > 0 {
-			i++
-			continue
-		}
-		rs[i] = rs[len(rs)-1]
-		rs = rs[:len(rs)-1]
-	}
-	return rs
-}
-
-// popMin returns the smallest first key of rs and its member, and drops it
-// from every run that starts with it. ok is false when every run is empty.
-func popMin(rs []run) (k key, m Member, ok bool) {
+// popMin returns the smallest first key of rs and drops it from every run
+// that starts with it. ok is false when every run is empty.
+func popMin(rs []run) (k key, ok bool) {
 	min := -1
 	for i := range rs {
 		if len(rs[i].keys) > 0 && (min < 0 || rs[i].keys[0].less(rs[min].keys[0])) {
@@ -237,31 +230,15 @@ func popMin(rs []run) (k key, m Member, ok bool) {
 		}
 	}
 	if min < 0 {
-		return key{}, nil, false
+		return key{}, false
 	}
-	k, m = rs[min].keys[0], rs[min].members[0]
+	k = rs[min].keys[0]
 	for i := range rs {
 		if len(rs[i].keys) > 0 && rs[i].keys[0] == k {
 			rs[i].drop(1)
 		}
 	}
-	return k, m, true
-}
-
-// isIn reports whether one of the runs in ex holds k. Successive calls must
-// pass ascending keys: it drops the keys below k from each run.
-func isIn(ex []run, k key) bool {
-	in := false
-	for i := range ex {
-		r := &ex[i]
-		if len(r.keys) == 0 || k.less(r.keys[0]) {
-			continue // the common case: k is below every excluded key left
-		}
-		j, found := r.search(k)
-		r.drop(j)
-		in = in || found
-	}
-	return in
+	return k, true
 }
 
 // nextGroup returns the smallest group among the next spans of ss (next[i]
