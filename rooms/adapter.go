@@ -146,7 +146,7 @@ func (l *Local) Join(id string, rooms ...[]byte) error {
 		fresh = append(fresh, i)
 	}
 	for _, i := range fresh {
-		st.rooms = append(st.rooms, l.joinRoom(string(rooms[i]), id, st.m))
+		st.rooms = append(st.rooms, l.joinRoom(string(rooms[i]), st.id, st.m))
 	}
 	return nil
 }

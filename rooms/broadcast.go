@@ -24,9 +24,10 @@ type BroadcastOptions struct {
 // opts.Except, each recipient once, grouped by Member.Group, and returns the
 // number of recipients. It holds no lock while calling the Sink.
 //
-// It does not allocate, except to rebuild the snapshot of a room whose
-// membership changed since the last broadcast to it. A broadcast to one
-// room with no exclusion hands the Sink views of the room's snapshot.
+// In steady state it does not allocate: it rebuilds the snapshot of a room
+// only when its membership changed since the last broadcast to it, and
+// reuses pooled scratch space. A broadcast to one room with no exclusion
+// hands the Sink views of the room's snapshot.
 // Membership changes concurrent with a broadcast may or may not be seen by
 // it. It is safe for concurrent use.
 func (l *Local) Broadcast(msg []byte, opts BroadcastOptions) int {

@@ -20,11 +20,14 @@
 // Broadcast reaches every member of at least one target room (every member
 // when no room is named) that is in none of the excluded rooms, once, even
 // when it is in several target rooms. The recipients go to the Sink grouped
-// by Member.Group, one Deliver call per group with recipients, and with no
-// lock held, so the Sink may call back into the adapter. A broadcast does not
-// allocate: each room keeps an immutable snapshot of its members sorted by
-// group and id, rebuilt by the first broadcast after a membership change;
-// a broadcast to one room with no exclusion hands the Sink views of it.
+// by Member.Group, one Deliver call per group with recipients, with no lock
+// held, so the Sink may call back into the adapter.
+//
+// A broadcast does not allocate in steady state. Each room keeps an
+// immutable snapshot of its members sorted by group, rebuilt by the first
+// broadcast after a membership change; a broadcast to one room with no
+// exclusion hands the Sink views of it, and other broadcasts filter and
+// deduplicate into pooled scratch space.
 //
 // # Events
 //
@@ -32,15 +35,16 @@
 // create-room, delete-room, join-room and leave-room. They fire in this
 // order, [brackets] marking the conditional ones:
 //
-//	Add(m):             [create-room(m.ID()) if the room did not exist],
-//	                    join-room(m.ID(), m.ID())
-//	Join(id, rooms...): for each room r in argument order that id is not
-//	                    in yet (repeats skipped):
-//	                    [create-room(r) if it did not exist], join-room(r, id)
-//	Leave(id, rooms...): for each room r in argument order that id is in:
-//	                    leave-room(r, id), [delete-room(r) if now empty]
-//	Remove(id):         for each room r of id in join order, own room first:
-//	                    leave-room(r, id), [delete-room(r) if now empty]
+//	Add(m)               [create-room(m.ID()) if it did not exist],
+//	                     join-room(m.ID(), m.ID())
+//	Join(id, rooms...)   for each room r in argument order that id is not
+//	                     in yet (repeats skipped): [create-room(r) if it did
+//	                     not exist], join-room(r, id)
+//	Leave(id, rooms...)  for each room r in argument order that id is in:
+//	                     leave-room(r, id), [delete-room(r) if now empty]
+//	Remove(id)           for each room r of id in join order, own room
+//	                     first: leave-room(r, id), [delete-room(r) if now
+//	                     empty]
 //
 // A call that returns an error emits nothing.
 //
