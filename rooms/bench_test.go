@@ -43,6 +43,7 @@ func BenchmarkBroadcastParallel(b *testing.B) {
 		l.Broadcast(nil, opts[i]) // build the snapshots
 	}
 	b.ReportAllocs()
+	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		i := 0
 		for pb.Next() {
