@@ -1,0 +1,68 @@
+// Command chat is the README's tour: a line-based chat over packetd. Each
+// line typed on stdin is emitted to the room; every message the room
+// receives is printed.
+//
+//	go run ./examples/chat -url tcp://127.0.0.1:7070 -room lobby -name alice
+//	go run ./examples/chat -url udp://127.0.0.1:7070 -room lobby -name bob
+package main
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/packetd/packetd/client"
+)
+
+func main() {
+	url := flag.String("url", "tcp://127.0.0.1:7070", "server: tcp://host:port or udp://host:port")
+	room := flag.String("room", "lobby", "room to join")
+	name := flag.String("name", "anon", "name shown to others")
+	flag.Parse()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, *url, nil)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "chat:", err)
+		os.Exit(1)
+	}
+	defer c.Close()
+	if err := c.Join(ctx, *room); err != nil {
+		fmt.Fprintln(os.Stderr, "chat: join:", err)
+		os.Exit(1)
+	}
+	fmt.Printf("joined %q as %s (session %s)\n", *room, *name, c.SessionID())
+
+	go func() {
+		for m := range c.Messages() {
+			var line struct {
+				Name string `msgpack:"name"`
+				Text string `msgpack:"text"`
+			}
+			if err := m.Decode(&line); err != nil {
+				fmt.Printf("[%s] undecodable %s message: %v\n", m.From, m.Event, err)
+				continue
+			}
+			fmt.Printf("[%s] %s\n", line.Name, line.Text)
+		}
+		fmt.Println("disconnected:", c.Err())
+		os.Exit(0)
+	}()
+
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		err := c.Emit(client.Emit{
+			Rooms: []string{*room},
+			Event: "chat",
+			Data:  map[string]string{"name": *name, "text": in.Text()},
+		})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "chat: emit:", err)
+			return
+		}
+	}
+}
