@@ -1,0 +1,159 @@
+package server_test
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/packetd/packetd/client"
+	"github.com/packetd/packetd/internal/testutil"
+)
+
+// TestCrossTransport checks that TCP and UDP sessions in one room receive
+// each other's emits: payload, event, sender and rooms as sent, and one
+// message id shared by every recipient of an emit.
+func TestCrossTransport(t *testing.T) {
+	t.Parallel()
+	srv := testutil.Start(t, nil)
+	clients := map[string]*client.Client{
+		"tcp1": testutil.Dial(t, srv.TCPURL(), nil),
+		"tcp2": testutil.Dial(t, srv.TCPURL(), nil),
+		"udp1": testutil.Dial(t, srv.UDPURL(), nil),
+		"udp2": testutil.Dial(t, srv.UDPURL(), nil),
+	}
+	for _, c := range clients {
+		testutil.Join(t, c, "kitchen")
+	}
+	type reading struct {
+		Celsius float64
+		Sensor  string
+	}
+	tests := []struct {
+		name   string
+		sender string
+		event  string
+		data   reading
+	}{
+		{name: "tcp to all", sender: "tcp1", event: "temp", data: reading{21.5, "tcp1"}},
+		{name: "udp to all", sender: "udp1", event: "temp", data: reading{-3.25, "udp1"}},
+		{name: "second tcp", sender: "tcp2", event: "humidity", data: reading{0.5, "tcp2"}},
+		{name: "second udp", sender: "udp2", event: "", data: reading{99, "udp2"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			from := clients[tt.sender]
+			testutil.Emit(t, from, client.Emit{Rooms: []string{"kitchen"}, Event: tt.event, Data: tt.data})
+			var ids []uint32
+			for name, c := range clients {
+				if name == tt.sender {
+					continue
+				}
+				m := testutil.Recv(t, c)
+				if m.From != from.SessionID() {
+					t.Errorf("%s: got from %q, want %q", name, m.From, from.SessionID())
+				}
+				if !slices.Equal(m.Rooms, []string{"kitchen"}) {
+					t.Errorf("%s: got rooms %q, want [kitchen]", name, m.Rooms)
+				}
+				if m.Event != tt.event {
+					t.Errorf("%s: got event %q, want %q", name, m.Event, tt.event)
+				}
+				var got reading
+				if err := m.Decode(&got); err != nil || got != tt.data {
+					t.Errorf("%s: got data %+v (err %v), want %+v", name, got, err, tt.data)
+				}
+				ids = append(ids, m.ID)
+			}
+			if uniq := slices.Compact(slices.Sorted(slices.Values(ids))); len(uniq) != 1 || uniq[0] == 0 {
+				t.Errorf("got message ids %v, want one non-zero id shared by all recipients", ids)
+			}
+			if n := len(from.Messages()); n != 0 {
+				t.Errorf("sender got %d messages of its own emit without echo, want 0", n)
+			}
+		})
+	}
+}
+
+// TestEmitTargets checks who receives an EMIT: the union of its rooms, each
+// recipient once, minus the members of its except rooms (a session id
+// excludes one session), minus the sender unless echo is set; a session id
+// as a target room is a direct message.
+func TestEmitTargets(t *testing.T) {
+	t.Parallel()
+	srv := testutil.Start(t, nil)
+	names := []string{"s", "p", "q", "r", "u"}
+	cl := map[string]*client.Client{
+		"s": testutil.Dial(t, srv.TCPURL(), nil), // sender: a
+		"p": testutil.Dial(t, srv.TCPURL(), nil), // a, b
+		"q": testutil.Dial(t, srv.UDPURL(), nil), // a
+		"r": testutil.Dial(t, srv.UDPURL(), nil), // b
+		"u": testutil.Dial(t, srv.TCPURL(), nil), // b, c
+	}
+	member := map[string][]string{"s": {"a"}, "p": {"a", "b"}, "q": {"a"}, "r": {"b"}, "u": {"b", "c"}}
+	for _, n := range names {
+		testutil.Join(t, cl[n], append(member[n], "all")...)
+	}
+	sid := func(n string) string { return cl[n].SessionID() }
+
+	tests := []struct {
+		name   string
+		rooms  []string
+		except []string
+		echo   bool
+		want   []string // recipients, each exactly once
+	}{
+		{name: "one room", rooms: []string{"a"}, want: []string{"p", "q"}},
+		{name: "two overlapping rooms once each", rooms: []string{"a", "b"}, want: []string{"p", "q", "r", "u"}},
+		{name: "same room twice", rooms: []string{"b", "b"}, want: []string{"p", "r", "u"}},
+		{name: "except room", rooms: []string{"a", "b"}, except: []string{"c"}, want: []string{"p", "q", "r"}},
+		{name: "except two rooms", rooms: []string{"b"}, except: []string{"a", "c"}, want: []string{"r"}},
+		{name: "except session id", rooms: []string{"a"}, except: []string{sid("q")}, want: []string{"p"}},
+		{name: "except every target", rooms: []string{"a"}, except: []string{"a"}, echo: true},
+		{name: "echo", rooms: []string{"a"}, echo: true, want: []string{"s", "p", "q"}},
+		{name: "echo but sender not in rooms", rooms: []string{"b"}, echo: true, want: []string{"p", "r", "u"}},
+		{name: "echo but sender excluded by id", rooms: []string{"a"}, except: []string{sid("s")}, echo: true, want: []string{"p", "q"}},
+		{name: "direct message", rooms: []string{sid("r")}, want: []string{"r"}},
+		{name: "direct message to udp and tcp", rooms: []string{sid("q"), sid("u")}, want: []string{"q", "u"}},
+		{name: "direct message to self without echo", rooms: []string{sid("s")}},
+		{name: "direct message to self with echo", rooms: []string{sid("s")}, echo: true, want: []string{"s"}},
+		{name: "room and own room overlap", rooms: []string{"b", sid("p")}, want: []string{"p", "r", "u"}},
+		{name: "room nobody is in", rooms: []string{"nobody"}},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			testutil.Emit(t, cl["s"], client.Emit{Rooms: tt.rooms, Except: tt.except, Echo: tt.echo, Event: tt.name, Data: i})
+			// A marker to everyone, echoed, ends the case: the sender's
+			// messages reach each recipient in order, so whatever the
+			// case delivered is read before the marker.
+			testutil.Emit(t, cl["s"], client.Emit{Rooms: []string{"all"}, Echo: true, Event: "end " + tt.name})
+			var ids []uint32
+			for _, n := range names {
+				got := 0
+				for {
+					m := testutil.Recv(t, cl[n])
+					if m.Event == "end "+tt.name {
+						break
+					}
+					if m.Event != tt.name {
+						t.Errorf("%s: got event %q, want %q or the end marker", n, m.Event, tt.name)
+						continue
+					}
+					if m.From != sid("s") || !slices.Equal(m.Rooms, tt.rooms) {
+						t.Errorf("%s: got from %s rooms %q, want from %s rooms %q", n, m.From, m.Rooms, sid("s"), tt.rooms)
+					}
+					ids = append(ids, m.ID)
+					got++
+				}
+				want := 0
+				if slices.Contains(tt.want, n) {
+					want = 1
+				}
+				if got != want {
+					t.Errorf("%s (rooms %q): got %d copies, want %d", n, member[n], got, want)
+				}
+			}
+			if len(slices.Compact(slices.Sorted(slices.Values(ids)))) > 1 {
+				t.Errorf("got message ids %v, want one id for all recipients", ids)
+			}
+		})
+	}
+}

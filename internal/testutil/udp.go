@@ -1,0 +1,168 @@
+package testutil
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/hex"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/packetd/packetd/codec"
+)
+
+// Datagram returns a client datagram: the session-id prefix and a packet.
+func Datagram(sid uint64, h codec.Header, body codec.Body) []byte {
+	return codec.AppendPacket(codec.AppendSessionID(nil, sid), h, body)
+}
+
+// HelloDatagram returns a HELLO datagram (session id 0) padded to at least
+// size bytes, exactly size for sizes up to a few hundred.
+func HelloDatagram(id, keepalive uint32, size int) []byte {
+	hello := &codec.Hello{KeepAlive: keepalive}
+	for codec.SessionIDLen+codec.PacketLen(hello) < size {
+		hello.Pad++
+	}
+	return Datagram(0, codec.Header{Type: codec.TypeHello, ID: id}, hello)
+}
+
+// SessionID converts a WELCOME's "$" + 16 hex digits to the datagram
+// prefix value.
+func SessionID(t testing.TB, name []byte) uint64 {
+	t.Helper()
+	if len(name) != 17 || name[0] != '$' {
+		t.Fatalf("got session id %q, want \"$\" and 16 hex digits", name)
+	}
+	var raw [8]byte
+	if _, err := hex.Decode(raw[:], name[1:]); err != nil || hex.EncodeToString(raw[:]) != string(name[1:]) {
+		t.Fatalf("got session id %q, want \"$\" and 16 lowercase hex digits", name)
+	}
+	return binary.BigEndian.Uint64(raw[:])
+}
+
+// UDPConn is a raw UDP peer on its own socket (its own source port).
+type UDPConn struct {
+	*net.UDPConn
+	t      testing.TB
+	server *net.UDPAddr
+	buf    []byte
+	// SID is the session id Hello obtained, used by Request, Ping and Join.
+	SID uint64
+	// Received counts the bytes of every datagram read from the server.
+	Received int
+}
+
+// ListenUDP opens a raw peer's socket on 127.0.0.1, closed when the test
+// ends.
+func ListenUDP(t testing.TB, s *Server) *UDPConn {
+	t.Helper()
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatalf("listen udp: %v", err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return &UDPConn{UDPConn: c, t: t, server: s.UDPAddr().(*net.UDPAddr), buf: make([]byte, 70000)}
+}
+
+// SendRaw sends b as one datagram to the server.
+func (u *UDPConn) SendRaw(b []byte) {
+	u.t.Helper()
+	if _, err := u.WriteToUDP(b, u.server); err != nil {
+		u.t.Fatalf("udp write: %v", err)
+	}
+}
+
+// Send sends one packet with the session-id prefix sid.
+func (u *UDPConn) Send(sid uint64, h codec.Header, body codec.Body) {
+	u.t.Helper()
+	u.SendRaw(Datagram(sid, h, body))
+}
+
+// Request sends one packet with the peer's session id.
+func (u *UDPConn) Request(h codec.Header, body codec.Body) {
+	u.t.Helper()
+	u.Send(u.SID, h, body)
+}
+
+// Next reads the next datagram from the server, waiting at most d, and
+// returns it parsed, and its size. A datagram that does not parse is an
+// error (the size is still returned).
+func (u *UDPConn) Next(d time.Duration) (codec.Packet, int, error) {
+	for {
+		_ = u.SetReadDeadline(time.Now().Add(d))
+		n, from, err := u.ReadFromUDP(u.buf)
+		if err != nil {
+			return codec.Packet{}, 0, err
+		}
+		if from.Port != u.server.Port || !from.IP.Equal(u.server.IP) {
+			continue // not the server
+		}
+		u.Received += n
+		p, err := codec.ParsePacket(bytes.Clone(u.buf[:n]))
+		return p, n, err
+	}
+}
+
+// MustNext reads the next packet, failing the test if none comes within
+// Timeout.
+func (u *UDPConn) MustNext() codec.Packet {
+	u.t.Helper()
+	p, _, err := u.Next(Timeout)
+	if err != nil {
+		u.t.Fatalf("udp read: %v", err)
+	}
+	return p
+}
+
+// Expect reads the next packet and checks its type and id.
+func (u *UDPConn) Expect(typ codec.Type, id uint32) codec.Packet {
+	u.t.Helper()
+	p := u.MustNext()
+	if p.Type != typ || p.ID != id {
+		u.t.Fatalf("got %v id=%d (%s), want %v id=%d", p.Type, p.ID, Describe(p), typ, id)
+	}
+	return p
+}
+
+// Hello opens a session with a HELLO datagram of size bytes asking for
+// keepalive seconds, sets SID from the WELCOME and returns the WELCOME. The
+// session's address is not validated until its next datagram.
+func (u *UDPConn) Hello(id, keepalive uint32, size int) codec.Welcome {
+	u.t.Helper()
+	u.SendRaw(HelloDatagram(id, keepalive, size))
+	var w codec.Welcome
+	Decode(u.t, u.Expect(codec.TypeWelcome, id), &w)
+	w.SessionID = bytes.Clone(w.SessionID)
+	u.SID = SessionID(u.t, w.SessionID)
+	return w
+}
+
+// Join joins rooms with request id and expects the ACK as the next packet.
+func (u *UDPConn) Join(id uint32, rooms ...string) {
+	u.t.Helper()
+	u.Request(codec.Header{Type: codec.TypeJoin, ID: id}, Rooms(rooms...))
+	u.Expect(codec.TypeAck, id)
+}
+
+// Ping sends a PING with request id and reads until its PONG, returning
+// the packets that came before it. The server handles one socket's
+// datagrams in order, so everything sent before the PING has been handled
+// (and counted) by then.
+func (u *UDPConn) Ping(id uint32) []codec.Packet {
+	u.t.Helper()
+	tok := []byte{byte(id >> 24), byte(id >> 16), byte(id >> 8), byte(id)}
+	u.Request(codec.Header{Type: codec.TypePing, ID: id}, &codec.Ping{Token: tok})
+	var before []codec.Packet
+	for {
+		p := u.MustNext()
+		if p.Type == codec.TypePong && p.ID == id {
+			var pong codec.Ping
+			Decode(u.t, p, &pong)
+			if !bytes.Equal(pong.Token, tok) {
+				u.t.Fatalf("got PONG token %x, want %x", pong.Token, tok)
+			}
+			return before
+		}
+		before = append(before, p)
+	}
+}
