@@ -103,6 +103,16 @@ func (c *TCPConn) Expect(typ codec.Type, id uint32) codec.Packet {
 	return p
 }
 
+// ExpectType reads the next packet and checks its type.
+func (c *TCPConn) ExpectType(typ codec.Type) codec.Packet {
+	c.t.Helper()
+	p := c.MustNext()
+	if p.Type != typ {
+		c.t.Fatalf("got %v id=%d (%s), want %v", p.Type, p.ID, Describe(p), typ)
+	}
+	return p
+}
+
 // Hello opens a session asking for keepalive seconds (0: the server's
 // default) and returns the WELCOME.
 func (c *TCPConn) Hello(keepalive uint32) codec.Welcome {
