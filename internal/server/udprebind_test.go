@@ -1,0 +1,108 @@
+package server_test
+
+import (
+	"bytes"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/packetd/packetd/client"
+	"github.com/packetd/packetd/codec"
+	"github.com/packetd/packetd/internal/testutil"
+)
+
+// TestUDPRebinding moves a UDP session to a new source port, as a NAT
+// rebinding would: the session keeps its rooms, the server challenges the
+// new address with a PING, sends it no more than three times what it
+// received until the client echoes the token (a wrong token does not
+// count), and then delivers everything to it.
+func TestUDPRebinding(t *testing.T) {
+	t.Parallel()
+	srv := testutil.Start(t, nil)
+	pub := testutil.Dial(t, srv.TCPURL(), nil)
+	testutil.Join(t, pub, "r")
+	// emit sends one message from pub and waits until the server handled
+	// it: a request after it on the same connection is answered after.
+	emit := func(event string, size int) {
+		t.Helper()
+		testutil.Emit(t, pub, client.Emit{Rooms: []string{"r"}, Event: event, Data: strings.Repeat("x", size)})
+		testutil.Join(t, pub, "r")
+	}
+	// expectMessage reads a MESSAGE from u and checks its event.
+	expectMessage := func(u *testutil.UDPConn, event string) {
+		t.Helper()
+		p := u.MustNext()
+		var m codec.Message
+		if p.Type == codec.TypeMessage {
+			testutil.Decode(t, p, &m)
+		}
+		if p.Type != codec.TypeMessage || string(m.Event) != event {
+			t.Fatalf("got %v (%s), want MESSAGE %q", p.Type, testutil.Describe(p), event)
+		}
+	}
+
+	old := testutil.ListenUDP(t, srv)
+	w := old.Hello(1, 0, codec.MinHelloDatagram)
+	old.Join(2, "r")
+	emit("before", 8)
+	expectMessage(old, "before")
+
+	// The same session id from another port.
+	moved := testutil.ListenUDP(t, srv)
+	moved.SID = old.SID
+	token := bytes.Repeat([]byte{0xAB}, codec.MaxToken-4) // a 85-byte datagram: 255 bytes of budget
+	moved.Request(codec.Header{Type: codec.TypePing, ID: 10}, &codec.Ping{Token: token})
+	challenge := moved.Expect(codec.TypePing, 0)
+	var ch codec.Ping
+	testutil.Decode(t, challenge, &ch)
+	if len(ch.Token) == 0 {
+		t.Fatalf("got path challenge without a token (%x)", challenge.Body)
+	}
+	moved.Expect(codec.TypePong, 10)
+	if got := srv.Stats.PathChallenges.Load(); got != 1 {
+		t.Errorf("Stats.PathChallenges: got %d, want 1", got)
+	}
+	if got := srv.Adapter.RoomsOf(string(w.SessionID)); !slices.Contains(got, "r") {
+		t.Errorf("RoomsOf after rebinding: got %q, want r among them", got)
+	}
+
+	// Unvalidated: a small message fits the budget left, a large one not.
+	emit("small", 1)
+	expectMessage(moved, "small")
+	drops := srv.Stats.DropAmplification.Load()
+	emit("too large before validation", 400)
+	if got := srv.Stats.DropAmplification.Load(); got != drops+1 {
+		t.Errorf("Stats.DropAmplification after a 400-byte message to an unvalidated path: got %d, want %d", got, drops+1)
+	}
+
+	// A wrong token validates nothing.
+	moved.Request(codec.Header{Type: codec.TypePong}, &codec.Ping{Token: append(bytes.Clone(ch.Token[1:]), ^ch.Token[0])})
+	moved.Ping(11)
+	emit("too large with a wrong token", 400)
+	if got := srv.Stats.DropAmplification.Load(); got != drops+2 {
+		t.Errorf("Stats.DropAmplification after a wrong PONG token: got %d, want %d", got, drops+2)
+	}
+
+	// The right token: full traffic, far over three times what came in.
+	moved.Request(codec.Header{Type: codec.TypePong}, &codec.Ping{Token: ch.Token})
+	moved.Ping(12)
+	for i := range 20 {
+		emit("after validation", 400+i)
+		expectMessage(moved, "after validation")
+	}
+	if got := srv.Stats.DropAmplification.Load(); got != drops+2 {
+		t.Errorf("Stats.DropAmplification after validation: got %d, want %d", got, drops+2)
+	}
+	if got := srv.Adapter.RoomsOf(string(w.SessionID)); !slices.Contains(got, "r") {
+		t.Errorf("RoomsOf after validation: got %q, want r among them", got)
+	}
+
+	// Back to the old port: a new challenge, and the first thing the old
+	// port receives since the move (nothing went there meanwhile).
+	old.Request(codec.Header{Type: codec.TypePing, ID: 13}, nil)
+	old.Expect(codec.TypePing, 0)
+	old.Expect(codec.TypePong, 13)
+	if got := srv.Stats.PathChallenges.Load(); got != 2 {
+		t.Errorf("Stats.PathChallenges after moving back: got %d, want 2", got)
+	}
+}
