@@ -1,0 +1,95 @@
+package server_test
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/packetd/packetd/codec"
+	"github.com/packetd/packetd/internal/stats"
+	"github.com/packetd/packetd/internal/testutil"
+)
+
+// udpDrops are the counters of datagrams the server drops or refuses.
+type udpDrops struct{ Malformed, Oversize, NoSession, HelloTooSmall uint64 }
+
+func udpDropsOf(s *stats.Stats) udpDrops {
+	return udpDrops{s.DatagramMalformed.Load(), s.DatagramOversize.Load(), s.DatagramNoSession.Load(), s.HelloTooSmall.Load()}
+}
+
+// TestUDPHostileInput sends malformed, oversized, misdirected and
+// unexpected datagrams from a live session's socket and checks that each is
+// dropped and counted under the right counter (or, for an unknown session
+// id, answered with one ERROR 305), that the session goes on with its rooms,
+// and that other clients are served.
+func TestUDPHostileInput(t *testing.T) {
+	t.Parallel()
+	srv := testutil.Start(t, nil)
+	by := testutil.NewBystanders(t, srv)
+	u := testutil.ListenUDP(t, srv)
+	sid := string(u.Hello(1, 0, codec.MinHelloDatagram).SessionID)
+	u.Join(2, "ok")
+	roomsBody := (&codec.Rooms{Rooms: [][]byte{[]byte("r")}}).Append(nil)
+	withSID := func(pkt []byte) []byte { return append(codec.AppendSessionID(nil, u.SID), pkt...) }
+	big := &codec.Emit{Rooms: [][]byte{[]byte("r")}, Data: append([]byte{0xc5, 0x04, 0xb0}, make([]byte, 1200)...)}
+
+	tests := []struct {
+		name      string
+		datagram  []byte
+		want      udpDrops // counter increments
+		wantReply codec.Code
+	}{
+		{name: "over MaxDatagram", datagram: testutil.Datagram(u.SID, codec.Header{Type: codec.TypeEmit, ID: 7}, big), want: udpDrops{Oversize: 1}},
+		{name: "HELLO over MaxDatagram", datagram: testutil.HelloDatagram(7, 0, 2000), want: udpDrops{Oversize: 1}},
+		{name: "empty datagram", datagram: []byte{}, want: udpDrops{Malformed: 1}},
+		{name: "one byte", datagram: []byte{1}, want: udpDrops{Malformed: 1}},
+		{name: "session id alone", datagram: withSID(nil), want: udpDrops{Malformed: 1}},
+		{name: "header cut short", datagram: withSID([]byte{1, byte(codec.TypePing), 0, 0, 0}), want: udpDrops{Malformed: 1}},
+		{name: "version 2", datagram: withSID(rawPacket(2, byte(codec.TypeJoin), 0, 0, roomsBody...)), want: udpDrops{Malformed: 1}},
+		{name: "unknown type", datagram: withSID(rawPacket(1, 0x0C, 0, 0)), want: udpDrops{Malformed: 1}},
+		{name: "reserved flag bit", datagram: withSID(rawPacket(1, byte(codec.TypeJoin), 0x80, 0, roomsBody...)), want: udpDrops{Malformed: 1}},
+		{name: "reserved byte", datagram: withSID(rawPacket(1, byte(codec.TypeJoin), 0, 9, roomsBody...)), want: udpDrops{Malformed: 1}},
+		{name: "JOIN with QoS 1", datagram: withSID(rawPacket(1, byte(codec.TypeJoin), byte(codec.FlagQoS1), 0, roomsBody...)), want: udpDrops{Malformed: 1}},
+		{name: "invalid msgpack body", datagram: withSID(rawPacket(1, byte(codec.TypeJoin), 0, 0, 0xc1)), want: udpDrops{Malformed: 1}},
+		{name: "body with trailing bytes", datagram: withSID(rawPacket(1, byte(codec.TypeJoin), 0, 0, append(roomsBody, 0)...)), want: udpDrops{Malformed: 1}},
+		{name: "body cut short", datagram: withSID(rawPacket(1, byte(codec.TypeJoin), 0, 0, roomsBody[:3]...)), want: udpDrops{Malformed: 1}},
+		{name: "EMIT data nested too deep", datagram: testutil.Datagram(u.SID, codec.Header{Type: codec.TypeEmit, ID: 7},
+			&codec.Emit{Rooms: [][]byte{[]byte("r")}, Data: nested(codec.MaxDepth + 1)}), want: udpDrops{Malformed: 1}},
+		{name: "second HELLO on the session", datagram: testutil.Datagram(u.SID, codec.Header{Type: codec.TypeHello, ID: 7}, &codec.Hello{Pad: 64}), want: udpDrops{Malformed: 1}},
+		{name: "WELCOME from client", datagram: testutil.Datagram(u.SID, codec.Header{Type: codec.TypeWelcome, ID: 7}, &codec.Welcome{SessionID: []byte(sid)}), want: udpDrops{Malformed: 1}},
+		{name: "PING with session id 0", datagram: testutil.Datagram(0, codec.Header{Type: codec.TypePing, ID: 7}, nil), want: udpDrops{Malformed: 1}},
+		{name: "HELLO of 63 bytes", datagram: testutil.HelloDatagram(7, 0, codec.MinHelloDatagram-1), want: udpDrops{HelloTooSmall: 1}},
+		{name: "HELLO of 16 bytes", datagram: testutil.Datagram(0, codec.Header{Type: codec.TypeHello, ID: 7}, nil), want: udpDrops{HelloTooSmall: 1}},
+		{name: "unknown session id", datagram: testutil.Datagram(u.SID^0xFF, codec.Header{Type: codec.TypePing, ID: 7}, nil),
+			want: udpDrops{NoSession: 1}, wantReply: codec.CodeUnknownSession},
+		{name: "unknown session id with a valid JOIN", datagram: testutil.Datagram(u.SID+1, codec.Header{Type: codec.TypeJoin, ID: 7}, testutil.Rooms("ok")),
+			want: udpDrops{NoSession: 1}, wantReply: codec.CodeUnknownSession},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := udpDropsOf(srv.Stats)
+			u.SendRaw(tt.datagram)
+			replies := u.Ping(uint32(100 + i)) // the session still answers
+			after := udpDropsOf(srv.Stats)
+			got := udpDrops{after.Malformed - before.Malformed, after.Oversize - before.Oversize,
+				after.NoSession - before.NoSession, after.HelloTooSmall - before.HelloTooSmall}
+			if got != tt.want {
+				t.Errorf("counter increments: got %+v, want %+v", got, tt.want)
+			}
+			switch {
+			case tt.wantReply != 0 && len(replies) == 1:
+				testutil.CheckError(t, replies[0], codec.TypeError, 7, tt.wantReply)
+			case tt.wantReply != 0:
+				t.Errorf("got %d datagrams before the PONG, want one ERROR %d", len(replies), tt.wantReply)
+			case len(replies) != 0:
+				t.Errorf("got %v (%s) before the PONG, want nothing", replies[0].Type, testutil.Describe(replies[0]))
+			}
+			if got := srv.Adapter.RoomsOf(sid); !slices.Equal(got, []string{sid, "ok"}) {
+				t.Errorf("RoomsOf(session): got %q, want [%s ok]", got, sid)
+			}
+			by.Check(t)
+		})
+	}
+	if got := srv.Stats.UDPSessions.Load(); got != 2 {
+		t.Errorf("Stats.UDPSessions: got %d, want 2 (the raw session and the bystander)", got)
+	}
+}
