@@ -1,6 +1,8 @@
 package codec_test
 
 import (
+	"bytes"
+	"runtime"
 	"testing"
 
 	"github.com/packetd/packetd/codec"
@@ -120,4 +122,44 @@ func (r *loopReader) Read(p []byte) (int, error) {
 		r.off = (r.off + c) % len(r.b)
 	}
 	return n, nil
+}
+
+// A body's lists must not cost more memory than the body itself. A string
+// list element can be a single byte (a0, the empty string) while the
+// decoded [][]byte spends 24 bytes on it, so without a limit on the element
+// count a 1 MiB frame costs far more to decode than it took to send (STYLE:
+// check a length against its limit before allocating for it). This test
+// fails against decode.go as of this writing: strList appends without a
+// limit, and one such JOIN allocates about 120 MB.
+func TestDecodeListAllocationBounded(t *testing.T) {
+	n := codec.DefaultMaxFrame - codec.HeaderLen - 32
+	tests := []struct {
+		name  string
+		typ   codec.Type
+		key   string
+		extra []byte // fields before the list
+	}{
+		{"join rooms", codec.TypeJoin, "rooms", nil},
+		{"emit rooms", codec.TypeEmit, "rooms", nil},
+		{"emit except", codec.TypeEmit, "except", cat(mp("rooms"), mp([]string{"a"}))},
+		{"message rooms", codec.TypeMessage, "rooms", cat(mp("from"), mp(sidA))},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			fields := byte(0x81)
+			if tc.extra != nil {
+				fields = 0x82
+			}
+			body := cat(raw(fields), tc.extra, mp(tc.key),
+				raw(0xdd, byte(n>>24), byte(n>>16), byte(n>>8), byte(n)), bytes.Repeat(raw(0xa0), n))
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			_ = codec.NewDecoder().Decode(tc.typ, body, newBody(tc.typ))
+			runtime.ReadMemStats(&after)
+			if got := after.TotalAlloc - before.TotalAlloc; got > uint64(len(body)) {
+				t.Errorf("decoding a %d-byte body of %d empty strings allocated %d bytes, want at most %d (the body's size)",
+					len(body), n, got, len(body))
+			}
+		})
+	}
 }

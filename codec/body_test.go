@@ -25,6 +25,10 @@ type sizedBody struct {
 	name string
 	typ  codec.Type
 	body codec.Body
+	// longList is set when a list is longer than the protocol allows any
+	// list to be (EMIT: 64 names; JOIN: max_rooms). Such bodies exercise
+	// the encoder's array16 and array32 forms; the decoder may refuse them.
+	longList bool
 }
 
 // sizedBodies returns every Body type filled with field sizes on both sides
@@ -32,7 +36,7 @@ type sizedBody struct {
 func sizedBodies() []sizedBody {
 	var out []sizedBody
 	add := func(t codec.Type, b codec.Body, format string, args ...any) {
-		out = append(out, sizedBody{t.String() + "/" + fmt.Sprintf(format, args...), t, b})
+		out = append(out, sizedBody{name: t.String() + "/" + fmt.Sprintf(format, args...), typ: t, body: b})
 	}
 	str := func(n int) []byte { return bytes.Repeat([]byte{'x'}, n) }
 	list := func(n, strLen int) [][]byte {
@@ -70,11 +74,15 @@ func sizedBodies() []sizedBody {
 		add(codec.TypeBye, &codec.Error{Msg: str(n)}, "msg=%d", n)
 	}
 	for _, n := range listLens {
+		first := len(out)
 		if n > 0 {
 			add(codec.TypeLeave, &codec.Rooms{Rooms: list(n, 3)}, "rooms=%d", n)
 			add(codec.TypeMessage, &codec.Message{Rooms: list(n, 3), From: []byte(sidA)}, "rooms=%d", n)
 		}
 		add(codec.TypeEmit, &codec.Emit{Rooms: list(max(n, 1), 3), Except: list(n, 3), Echo: true}, "lists=%d", n)
+		for i := first; i < len(out); i++ {
+			out[i].longList = n > 1024
+		}
 	}
 	for _, n := range []int{0, 1, codec.MaxToken} {
 		add(codec.TypePing, &codec.Ping{Token: str(n)}, "token=%d", n)
@@ -125,6 +133,13 @@ func TestBodyRoundTrip(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			enc := tc.body.Append(nil)
+			if tc.longList {
+				var m map[string]any
+				if err := msgpack.Unmarshal(enc, &m); err != nil {
+					t.Errorf("msgpack.Unmarshal: got error %v, want nil", err)
+				}
+				return
+			}
 			got := newBody(tc.typ)
 			err := codec.NewDecoder().Decode(tc.typ, enc, got)
 			if tc.typ == codec.TypeError && tc.body.(*codec.Error).Code == 0 {
