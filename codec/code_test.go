@@ -51,7 +51,15 @@ func TestCodes(t *testing.T) {
 			if got := tc.code.String(); got != tc.text {
 				t.Errorf("String() = %q, want %q", got, tc.text)
 			}
+			if !tc.code.Known() {
+				t.Errorf("Known() = false, want true")
+			}
 		})
+	}
+	for _, c := range []codec.Code{1, 99, 107, 199, 205, 299, 306, 65535} {
+		if c.Known() {
+			t.Errorf("Code(%d).Known() = true, want false", c)
+		}
 	}
 	if got, want := codec.Code(299).String(), "code 299"; got != want {
 		t.Errorf("Code(299).String() = %q, want %q", got, want)
