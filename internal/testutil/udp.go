@@ -124,6 +124,16 @@ func (u *UDPConn) Expect(typ codec.Type, id uint32) codec.Packet {
 	return p
 }
 
+// ExpectType reads the next packet and checks its type.
+func (u *UDPConn) ExpectType(typ codec.Type) codec.Packet {
+	u.t.Helper()
+	p := u.MustNext()
+	if p.Type != typ {
+		u.t.Fatalf("got %v id=%d (%s), want %v", p.Type, p.ID, Describe(p), typ)
+	}
+	return p
+}
+
 // Hello opens a session with a HELLO datagram of size bytes asking for
 // keepalive seconds, sets SID from the WELCOME and returns the WELCOME. The
 // session's address is not validated until its next datagram.
