@@ -34,8 +34,8 @@ func TestUDPIdleExpiry(t *testing.T) {
 	if w.KeepAlive != 1 {
 		t.Fatalf("WELCOME keepalive: got %d, want 1", w.KeepAlive)
 	}
+	silent := time.Now() // before the last datagram: the server hears it later
 	u.Join(2, "a", "b")
-	silent := time.Now()
 	sid := string(w.SessionID)
 
 	testutil.CheckError(t, u.MustNext(), codec.TypeError, 0, codec.CodeIdleTimeout)
@@ -114,13 +114,15 @@ func TestTCPTimeouts(t *testing.T) {
 				c.TCP.HandshakeTimeout = 300 * time.Millisecond
 			})
 			events := testutil.RecordEvents(t, srv.Adapter)
-			c := testutil.DialTCP(t, srv)
+			// Silence is timed from before the last thing sent, which the
+			// server sees later.
 			silent := time.Now()
+			c := testutil.DialTCP(t, srv)
 			var sid string
 			if tt.hello {
 				sid = string(c.Hello(1).SessionID)
-				c.Join(2, "a")
 				silent = time.Now()
+				c.Join(2, "a")
 			}
 			c.ExpectError(0, tt.code)
 			if idle := time.Since(silent); idle < tt.minIdle {
