@@ -164,6 +164,15 @@ func Dial(ctx context.Context, rawURL string, opts *Options) (*Client, error) {
 	c.sessionID = string(c.welcome.SessionID)
 	c.keepAlive = time.Duration(c.welcome.KeepAlive) * time.Second
 	c.lastSent.Store(time.Now().UnixNano())
+	if c.t.unreliable() {
+		// The server validates a UDP address by the first datagram that
+		// carries the session id; until then it sends the address at most
+		// three times what it received. Validate now.
+		if err := c.Ping(); err != nil {
+			_ = c.t.close()
+			return nil, fmt.Errorf("client: %w", err)
+		}
+	}
 	c.wg.Add(2)
 	go c.readLoop()
 	go c.keepAliveLoop()

@@ -473,7 +473,7 @@ func (v *Ping) decodeField(d *Decoder, key []byte) (err error) {
 	}
 	v.Token, err = d.bin()
 	if err == nil && len(v.Token) > MaxToken {
-		err = ErrFieldType
+		err = ErrTooLong
 	}
 	return err
 }
@@ -489,6 +489,16 @@ func (*Empty) Append(b []byte) []byte                   { return b }
 func (*Empty) reset()                                   {}
 func (*Empty) decodeField(d *Decoder, key []byte) error { return d.skip(2) }
 func (*Empty) check(Type) error                         { return nil }
+
+// RawBody is a body already encoded: Append copies it verbatim. A PONG
+// echoes its PING's body as a RawBody, byte for byte.
+type RawBody []byte
+
+func (r RawBody) Len() int                               { return len(r) }
+func (r RawBody) Append(b []byte) []byte                 { return append(b, r...) }
+func (RawBody) reset()                                   {}
+func (RawBody) decodeField(d *Decoder, key []byte) error { return d.skip(2) }
+func (RawBody) check(Type) error                         { return nil }
 
 // AppendPacket appends a packet: h, then body (nil for none).
 func AppendPacket(b []byte, h Header, body Body) []byte {

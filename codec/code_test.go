@@ -101,7 +101,7 @@ func TestCodeOf(t *testing.T) {
 		{"field type", codec.ErrFieldType, codec.CodeInvalidBody},
 		{"missing field", codec.ErrMissingField, codec.CodeInvalidBody},
 		{"invalid msgpack", codec.ErrInvalidMsgpack, codec.CodeInvalidBody},
-		{"unexpected body", codec.ErrUnexpectedBody, codec.CodeInvalidBody},
+		{"too long", codec.ErrTooLong, codec.CodeInvalidBody},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

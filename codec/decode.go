@@ -15,6 +15,11 @@ import (
 // nested one-byte arrays from costing a deep recursion.
 const MaxDepth = 32
 
+// MaxList bounds the elements of a list of names (rooms, except), so a
+// small frame of empty names cannot decode into a large slice. Servers
+// apply their own, lower limits after decoding.
+const MaxList = 1024
+
 // Decoder decodes packet bodies. Decoded fields alias the body they were
 // decoded from and reuse the target's slices, so a Decoder and a target
 // reused across packets decode without allocating. A Decoder is not safe for
@@ -146,6 +151,9 @@ func (d *Decoder) strList(l [][]byte) ([][]byte, error) {
 	if err != nil {
 		return l, ErrInvalidMsgpack
 	}
+	if n > MaxList {
+		return l, ErrTooLong
+	}
 	if err := d.plausible(n, 1); err != nil {
 		return l, err
 	}
@@ -220,7 +228,7 @@ func (d *Decoder) skip(depth int) error {
 	}
 	switch {
 	case isMap(c), isArray(c):
-		if depth >= MaxDepth {
+		if depth > MaxDepth {
 			return fmt.Errorf("%w: nested deeper than %d", ErrInvalidMsgpack, MaxDepth)
 		}
 		var n, per int

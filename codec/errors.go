@@ -30,8 +30,9 @@ var (
 	// ErrInvalidMsgpack means the body is not well-formed msgpack: a value
 	// is cut short, a code is unknown, or nesting exceeds MaxDepth.
 	ErrInvalidMsgpack = errors.New("codec: invalid msgpack")
-	// ErrUnexpectedBody means a body was sent with a packet type that has none.
-	ErrUnexpectedBody = errors.New("codec: packet type takes no body")
+	// ErrTooLong means a list has more than MaxList elements or a PING
+	// token more than MaxToken bytes.
+	ErrTooLong = errors.New("codec: value too long")
 )
 
 // FrameSizeError reports a TCP length prefix or a datagram over the limit.

@@ -41,10 +41,13 @@ func SplitFrame(b []byte, max int) (packet []byte, n int, err error) {
 	return b[LenPrefixLen:end:end], end, nil
 }
 
-// FrameLen reads the length prefix at the start of b (at least LenPrefixLen
-// bytes) and returns the size of the whole frame, prefix included, after
-// checking the packet size against max and HeaderLen.
+// FrameLen reads the length prefix at the start of b and returns the size
+// of the whole frame, prefix included, after checking the packet size
+// against max and HeaderLen. b shorter than LenPrefixLen is ErrShortPacket.
 func FrameLen(b []byte, max int) (int, error) {
+	if len(b) < LenPrefixLen {
+		return 0, ErrShortPacket
+	}
 	size := binary.BigEndian.Uint32(b)
 	if uint64(size) > uint64(max) {
 		return 0, &FrameSizeError{Len: uint64(size), Max: max}
@@ -109,13 +112,17 @@ func (fr *FrameReader) fill() error {
 		copy(grown, fr.buf[:fr.end])
 		fr.buf = grown
 	}
-	n, err := fr.r.Read(fr.buf[fr.end:])
-	fr.end += n
-	if n > 0 {
-		return nil
+	// Like bufio, tolerate a few empty reads before calling it a broken
+	// reader.
+	for range 100 {
+		n, err := fr.r.Read(fr.buf[fr.end:])
+		fr.end += n
+		if n > 0 {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
 	}
-	if err == nil {
-		err = io.ErrNoProgress
-	}
-	return err
+	return io.ErrNoProgress
 }

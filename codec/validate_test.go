@@ -88,7 +88,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"msg bin", codec.TypeBye, cat(raw(0x81), mp("msg"), mp([]byte("m"))), codec.ErrFieldType, "msg"},
 		{"token str", codec.TypePing, cat(raw(0x81), mp("token"), mp("t")), codec.ErrFieldType, "token"},
 		{"token of MaxToken bytes", codec.TypePing, cat(raw(0x81), mp("token"), mp(make([]byte, codec.MaxToken))), nil, ""},
-		{"token over MaxToken", codec.TypePong, cat(raw(0x81), mp("token"), mp(make([]byte, codec.MaxToken+1))), codec.ErrFieldType, "token"},
+		{"token over MaxToken", codec.TypePong, cat(raw(0x81), mp("token"), mp(make([]byte, codec.MaxToken+1))), codec.ErrTooLong, "token"},
 
 		// Required fields.
 		{"welcome without sid", codec.TypeWelcome, cat(raw(0x81), mp("keepalive"), raw(30)), codec.ErrMissingField, "sid"},
@@ -120,7 +120,7 @@ func TestDecodeErrors(t *testing.T) {
 		// Containers that announce more elements than the bytes left hold.
 		{"map32 of 2^32-1 entries", codec.TypeAck, raw(0xdf, 0xff, 0xff, 0xff, 0xff, 0xa1, 'x', 0x00), codec.ErrInvalidMsgpack, ""},
 		{"map16 one entry short", codec.TypeAck, raw(0xde, 0x00, 0x02, 0xa1, 'x', 0x00), codec.ErrInvalidMsgpack, ""},
-		{"rooms array32 of 2^32-1", codec.TypeJoin, cat(raw(0x81), mp("rooms"), raw(0xdd, 0xff, 0xff, 0xff, 0xff, 0xa1, 'a')), codec.ErrInvalidMsgpack, "rooms"},
+		{"rooms array32 of 2^32-1", codec.TypeJoin, cat(raw(0x81), mp("rooms"), raw(0xdd, 0xff, 0xff, 0xff, 0xff, 0xa1, 'a')), codec.ErrTooLong, "rooms"},
 		{"rooms array16 of 1000", codec.TypeJoin, cat(raw(0x81), mp("rooms"), raw(0xdc, 0x03, 0xe8, 0xa1, 'a')), codec.ErrInvalidMsgpack, "rooms"},
 		{"data array32 of 2^32-1", codec.TypeEmit, cat(raw(0x82), mp("rooms"), mp([]string{"a"}), mp("data"), raw(0xdd, 0xff, 0xff, 0xff, 0xff, 0x01)), codec.ErrInvalidMsgpack, "data"},
 		{"data map32 of 2^31", codec.TypeEmit, cat(raw(0x82), mp("rooms"), mp([]string{"a"}), mp("data"), raw(0xdf, 0x80, 0, 0, 0, 0x01, 0x01)), codec.ErrInvalidMsgpack, "data"},

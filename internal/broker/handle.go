@@ -46,7 +46,7 @@ func (b *Broker) Handle(w *Worker, s *Session, p codec.Packet) Verdict {
 		if err := w.dec.Decode(p.Type, p.Body, &w.ping); err != nil {
 			return Verdict{Code: codec.CodeInvalidBody}
 		}
-		w.Reply(s.peer, codec.Header{Type: codec.TypePong, ID: p.ID}, &w.ping)
+		w.Reply(s.peer, codec.Header{Type: codec.TypePong, ID: p.ID}, codec.RawBody(p.Body))
 		return proceed
 	case codec.TypePong, codec.TypeAck:
 		// PONG answers the server's PING (the transport checks tokens);

@@ -97,7 +97,7 @@ func (s *Server) Start() error {
 		if err := s.tcp.Start(); err != nil {
 			return err
 		}
-		s.log.Info("listening", "transport", "tcp", "addr", s.tcp.Addr())
+		s.log.Info("listening", "transport", "tcp", "addr", s.tcp.Addr().String())
 	}
 	if s.udp != nil {
 		if err := s.udp.Start(); err != nil {
@@ -106,7 +106,7 @@ func (s *Server) Start() error {
 			}
 			return err
 		}
-		s.log.Info("listening", "transport", "udp", "addr", s.udp.Addr())
+		s.log.Info("listening", "transport", "udp", "addr", s.udp.Addr().String())
 	}
 	return nil
 }

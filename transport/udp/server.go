@@ -231,9 +231,7 @@ func (s *Server) OnTick() (time.Duration, gnet.Action) {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.timerMu.Lock()
 	for _, ss := range s.table.all() {
-		if ss.path.Load().validated.Load() {
-			s.timer.Bye(ss, codec.CodeShuttingDown)
-		}
+		s.timer.Bye(ss, codec.CodeShuttingDown) // within the 3x budget if unvalidated
 		s.end(ss)
 	}
 	s.timer.Out.Flush()

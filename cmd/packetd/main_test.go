@@ -1,0 +1,140 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/packetd/packetd/client"
+	"github.com/packetd/packetd/codec"
+)
+
+// TestFlagsDocumented keeps docs/OPERATIONS.md complete: every flag must
+// appear in its table with its default.
+func TestFlagsDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/OPERATIONS.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var help bytes.Buffer
+	if _, err := parse([]string{"-h"}, &help); err == nil {
+		t.Fatal("-h did not stop parsing")
+	}
+	flagLine := regexp.MustCompile(`(?m)^  -([a-z-]+)`)
+	flags := flagLine.FindAllStringSubmatch(help.String(), -1)
+	if len(flags) < 10 {
+		t.Fatalf("found %d flags in -h output, want many:\n%s", len(flags), help.String())
+	}
+	for _, f := range flags {
+		if !strings.Contains(string(doc), "| `-"+f[1]+"` |") {
+			t.Errorf("flag -%s is not in docs/OPERATIONS.md's table", f[1])
+		}
+	}
+}
+
+func TestParseDisables(t *testing.T) {
+	o, err := parse([]string{"-tcp", "off", "-handshake-timeout", "3s"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !o.cfg.DisableTCP || o.cfg.DisableUDP {
+		t.Errorf("DisableTCP, DisableUDP = %v, %v; want true, false", o.cfg.DisableTCP, o.cfg.DisableUDP)
+	}
+	if o.cfg.UDP.HandshakeTimeout != 3*time.Second {
+		t.Errorf("UDP handshake timeout = %v, want 3s", o.cfg.UDP.HandshakeTimeout)
+	}
+	if _, err := parse([]string{"stray"}, io.Discard); err == nil {
+		t.Error("a positional argument was accepted")
+	}
+}
+
+// TestSignalShutdown runs the real binary: it serves both transports, and
+// SIGTERM makes it say BYE to a connected client and exit 0.
+func TestSignalShutdown(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := filepath.Join(t.TempDir(), "packetd")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "-tcp", "127.0.0.1:0", "-udp", "127.0.0.1:0", "-log-format", "json")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+
+	// Read the listen addresses from the log, then keep the rest of it.
+	lines := bufio.NewScanner(stderr)
+	addrRE := regexp.MustCompile(`"transport":"(tcp|udp)","addr":"([^"]+)"`)
+	found := make(chan map[string]string, 1)
+	rest := make(chan string, 1)
+	go func() {
+		addrs := map[string]string{}
+		var log []string
+		for lines.Scan() {
+			log = append(log, lines.Text())
+			if m := addrRE.FindStringSubmatch(lines.Text()); m != nil {
+				addrs[m[1]] = m[2]
+				if len(addrs) == 2 {
+					found <- addrs
+					log = nil
+				}
+			}
+		}
+		rest <- strings.Join(log, "\n")
+	}()
+	var addrs map[string]string
+	select {
+	case addrs = <-found:
+	case out := <-rest:
+		t.Fatalf("packetd exited before listening:\n%s", out)
+	case <-time.After(30 * time.Second):
+		t.Fatal("no listen addresses logged within 30s")
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	tc, err := client.Dial(ctx, "tcp://"+addrs["tcp"], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uc, err := client.Dial(ctx, "udp://"+addrs["udp"], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*client.Client{tc, uc} {
+		select {
+		case <-c.Done():
+		case <-ctx.Done():
+			t.Fatal("client not disconnected after SIGTERM")
+		}
+		se, ok := c.Err().(*client.ServerError)
+		if !ok || se.Code != codec.CodeShuttingDown {
+			t.Errorf("client error = %v, want BYE %d", c.Err(), codec.CodeShuttingDown)
+		}
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("packetd exited with %v, want 0", err)
+	}
+	if out := <-rest; !strings.Contains(out, `"msg":"stopped"`) {
+		t.Errorf("log after SIGTERM lacks the stop line:\n%s", out)
+	}
+}
