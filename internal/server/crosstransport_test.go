@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/packetd/packetd/client"
+	"github.com/packetd/packetd/codec"
 	"github.com/packetd/packetd/internal/testutil"
 )
 
@@ -153,6 +154,72 @@ func TestEmitTargets(t *testing.T) {
 			}
 			if len(slices.Compact(slices.Sorted(slices.Values(ids)))) > 1 {
 				t.Errorf("got message ids %v, want one id for all recipients", ids)
+			}
+		})
+	}
+}
+
+// TestMessageSizeLimitForUDP checks docs/PROTOCOL.md section 6.1: a
+// MESSAGE is its EMIT's packet plus 23 bytes, and one larger than
+// max_datagram goes to the TCP members of the room only (counted in
+// Stats.DropTooLargeForUDP), so an EMIT packet of max_datagram - 23 bytes
+// is the largest that reaches UDP members.
+func TestMessageSizeLimitForUDP(t *testing.T) {
+	t.Parallel()
+	srv := testutil.Start(t, nil)
+	pub := testutil.DialTCP(t, srv)
+	pub.Hello(0)
+	tcpSub := testutil.Dial(t, srv.TCPURL(), nil)
+	udpSub := testutil.Dial(t, srv.UDPURL(), nil)
+	testutil.Join(t, tcpSub, "r")
+	testutil.Join(t, udpSub, "r")
+	maxDatagram := int(udpSub.Welcome().MaxDatagram)
+	// emit sends an EMIT packet of exactly size bytes with the event name.
+	emit := func(size int, event string) {
+		t.Helper()
+		for n := size; n > 0; n-- {
+			data := append([]byte{0xc5, byte(n >> 8), byte(n)}, make([]byte, n)...) // bin16
+			e := &codec.Emit{Rooms: [][]byte{[]byte("r")}, Event: []byte(event), Data: data}
+			if codec.PacketLen(e) == size {
+				pub.Send(codec.Header{Type: codec.TypeEmit, ID: 9}, e)
+				pub.Ping(10) // handled
+				return
+			}
+		}
+		t.Fatalf("no EMIT packet of %d bytes", size)
+	}
+	tests := []struct {
+		name      string
+		size      int
+		wantOnUDP bool
+	}{
+		{name: "largest that reaches UDP", size: maxDatagram - 23, wantOnUDP: true},
+		{name: "one byte more", size: maxDatagram - 22},
+		{name: "far over", size: 4 * maxDatagram},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			drops := srv.Stats.DropTooLargeForUDP.Load()
+			end := "end " + tt.name
+			emit(tt.size, tt.name)
+			emit(100, end) // a marker that fits
+			want := map[*client.Client][]string{tcpSub: {tt.name, end}, udpSub: {end}}
+			if tt.wantOnUDP {
+				want[udpSub] = []string{tt.name, end}
+			}
+			for c, events := range want {
+				for _, ev := range events {
+					if m := testutil.Recv(t, c); m.Event != ev {
+						t.Fatalf("%s: got event %q, want %q", c.SessionID(), m.Event, ev)
+					}
+				}
+			}
+			wantDrops := drops
+			if !tt.wantOnUDP {
+				wantDrops++
+			}
+			if got := srv.Stats.DropTooLargeForUDP.Load(); got != wantDrops {
+				t.Errorf("Stats.DropTooLargeForUDP: got %d, want %d", got, wantDrops)
 			}
 		})
 	}
