@@ -33,6 +33,8 @@ func TestGracefulShutdown(t *testing.T) {
 	rawUDP := testutil.ListenUDP(t, srv)
 	rawUDP.Hello(1, 0, codec.MinHelloDatagram)
 	rawUDP.Join(2, "r")
+	unvalidated := testutil.ListenUDP(t, srv) // HELLO only: the BYE fits its 3x budget
+	unvalidated.Hello(1, 0, codec.MinHelloDatagram)
 	// The handshaking connection is registered once the server answers a
 	// later connection (one event loop accepts in order).
 	testutil.DialTCP(t, srv).Hello(0)
@@ -64,6 +66,10 @@ func TestGracefulShutdown(t *testing.T) {
 	handshaking.ExpectError(0, codec.CodeShuttingDown)
 	handshaking.ExpectEOF()
 	testutil.CheckError(t, rawUDP.MustNext(), codec.TypeBye, 0, codec.CodeShuttingDown)
+	testutil.CheckError(t, unvalidated.MustNext(), codec.TypeBye, 0, codec.CodeShuttingDown)
+	if sent := codec.MinHelloDatagram; unvalidated.Received > 3*sent {
+		t.Errorf("unvalidated address: sent %d bytes for %d, want at most %d", unvalidated.Received, sent, 3*sent)
+	}
 
 	if got := srv.Broker.Sessions(); got != 0 {
 		t.Errorf("Broker.Sessions after Shutdown: got %d, want 0", got)
