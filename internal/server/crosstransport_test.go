@@ -1,11 +1,13 @@
 package server_test
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 
 	"github.com/packetd/packetd/client"
 	"github.com/packetd/packetd/codec"
+	"github.com/packetd/packetd/internal/server"
 	"github.com/packetd/packetd/internal/testutil"
 )
 
@@ -77,10 +79,20 @@ func TestCrossTransport(t *testing.T) {
 // TestEmitTargets checks who receives an EMIT: the union of its rooms, each
 // recipient once, minus the members of its except rooms (a session id
 // excludes one session), minus the sender unless echo is set; a session id
-// as a target room is a direct message.
+// as a target room is a direct message. With two event loops per transport
+// the recipients are spread over loops.
 func TestEmitTargets(t *testing.T) {
 	t.Parallel()
-	srv := testutil.Start(t, nil)
+	for _, loops := range []int{1, 2} {
+		t.Run(fmt.Sprintf("loops=%d", loops), func(t *testing.T) {
+			t.Parallel()
+			testEmitTargets(t, loops)
+		})
+	}
+}
+
+func testEmitTargets(t *testing.T, loops int) {
+	srv := testutil.Start(t, func(c *server.Config) { c.TCP.Loops, c.UDP.Loops = loops, loops })
 	names := []string{"s", "p", "q", "r", "u"}
 	cl := map[string]*client.Client{
 		"s": testutil.Dial(t, srv.TCPURL(), nil), // sender: a

@@ -8,20 +8,31 @@ import (
 	"time"
 
 	"github.com/packetd/packetd/client"
+	"github.com/packetd/packetd/internal/server"
 	"github.com/packetd/packetd/internal/testutil"
 )
 
 // TestFanout1000 puts 1,000 sessions (800 TCP, 200 UDP; 100 with -short) in
 // one room and checks that every one receives exactly the messages a
-// publisher emitted, in order, with the ids every other recipient saw.
+// publisher emitted, in order, with the ids every other recipient saw, with
+// one event loop per transport and with two.
 func TestFanout1000(t *testing.T) {
 	t.Parallel()
+	for _, loops := range []int{1, 2} {
+		t.Run(fmt.Sprintf("loops=%d", loops), func(t *testing.T) {
+			t.Parallel()
+			testFanout(t, loops)
+		})
+	}
+}
+
+func testFanout(t *testing.T, loops int) {
 	nTCP, nUDP := 800, 200
 	if testing.Short() {
 		nTCP, nUDP = 80, 20
 	}
 	const msgs = 20
-	srv := testutil.Start(t, nil)
+	srv := testutil.Start(t, func(c *server.Config) { c.TCP.Loops, c.UDP.Loops = loops, loops })
 
 	start := time.Now()
 	subs := make([]*client.Client, nTCP+nUDP)
