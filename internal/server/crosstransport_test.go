@@ -1,8 +1,10 @@
 package server_test
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/packetd/packetd/client"
@@ -98,10 +100,10 @@ func testEmitTargets(t *testing.T, loops int) {
 		"s": testutil.Dial(t, srv.TCPURL(), nil), // sender: a
 		"p": testutil.Dial(t, srv.TCPURL(), nil), // a, b
 		"q": testutil.Dial(t, srv.UDPURL(), nil), // a
-		"r": testutil.Dial(t, srv.UDPURL(), nil), // b
+		"r": testutil.Dial(t, srv.UDPURL(), nil), // b, кухня
 		"u": testutil.Dial(t, srv.TCPURL(), nil), // b, c
 	}
-	member := map[string][]string{"s": {"a"}, "p": {"a", "b"}, "q": {"a"}, "r": {"b"}, "u": {"b", "c"}}
+	member := map[string][]string{"s": {"a"}, "p": {"a", "b"}, "q": {"a"}, "r": {"b", "кухня"}, "u": {"b", "c"}}
 	for _, n := range names {
 		testutil.Join(t, cl[n], append(member[n], "all")...)
 	}
@@ -130,6 +132,8 @@ func testEmitTargets(t *testing.T, loops int) {
 		{name: "direct message to self with echo", rooms: []string{sid("s")}, echo: true, want: []string{"s"}},
 		{name: "room and own room overlap", rooms: []string{"b", sid("p")}, want: []string{"p", "r", "u"}},
 		{name: "room nobody is in", rooms: []string{"nobody"}},
+		{name: "except a room nobody is in", rooms: []string{"a"}, except: []string{"nobody"}, want: []string{"p", "q"}},
+		{name: "UTF-8 room name", rooms: []string{"кухня", "a"}, want: []string{"p", "q", "r"}},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -232,6 +236,45 @@ func TestMessageSizeLimitForUDP(t *testing.T) {
 			}
 			if got := srv.Stats.DropTooLargeForUDP.Load(); got != wantDrops {
 				t.Errorf("Stats.DropTooLargeForUDP: got %d, want %d", got, wantDrops)
+			}
+		})
+	}
+}
+
+// TestDataPassthrough checks that an EMIT's data, whatever msgpack value it
+// is, reaches TCP and UDP recipients byte for byte.
+func TestDataPassthrough(t *testing.T) {
+	t.Parallel()
+	srv := testutil.Start(t, nil)
+	pub := testutil.Dial(t, srv.TCPURL(), nil)
+	subs := []*client.Client{testutil.Dial(t, srv.TCPURL(), nil), testutil.Dial(t, srv.UDPURL(), nil)}
+	for _, c := range subs {
+		testutil.Join(t, c, "r")
+	}
+	tests := []struct {
+		name string
+		data []byte
+	}{
+		{name: "nil", data: []byte{0xc0}},
+		{name: "false", data: []byte{0xc2}},
+		{name: "negative fixint", data: []byte{0xff}},
+		{name: "uint64", data: []byte{0xcf, 1, 2, 3, 4, 5, 6, 7, 8}},
+		{name: "float64", data: []byte{0xcb, 0x40, 0x09, 0x21, 0xfb, 0x54, 0x44, 0x2d, 0x18}},
+		{name: "str8", data: append([]byte{0xd9, 40}, strings.Repeat("s", 40)...)},
+		{name: "bin with zero bytes", data: []byte{0xc4, 3, 0, 0, 0}},
+		{name: "fixext4 timestamp", data: []byte{0xd6, 0xff, 0x65, 0x00, 0x00, 0x00}},
+		{name: "nested map and array", data: []byte{0x82, 0xa1, 'a', 0x92, 0x01, 0x80, 0xa1, 'b', 0x91, 0x91, 0x90}},
+		{name: "map16 with non-canonical length", data: []byte{0xde, 0x00, 0x01, 0xa1, 'k', 0x07}},
+		{name: "nested to the depth limit", data: append(bytes.Repeat([]byte{0x91}, codec.MaxDepth-2), 0x90)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			testutil.Emit(t, pub, client.Emit{Rooms: []string{"r"}, Event: tt.name, Raw: tt.data})
+			for i, c := range subs {
+				m := testutil.Recv(t, c)
+				if m.Event != tt.name || !bytes.Equal(m.Data, tt.data) {
+					t.Errorf("subscriber %d: got event %q data % x, want %q data % x", i, m.Event, m.Data, tt.name, tt.data)
+				}
 			}
 		})
 	}
