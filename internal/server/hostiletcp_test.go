@@ -116,9 +116,9 @@ func TestTCPHostileInput(t *testing.T) {
 	testutil.WaitFor(t, "Stats.TCPConns == 1", func() bool { return srv.Stats.TCPConns.Load() == 1 })
 }
 
-// TestTCPMaxFrame checks the frame limit's boundary: a packet of exactly
-// MaxFrame bytes is accepted, one byte more is refused with ERROR 103 as
-// soon as its length prefix is in.
+// TestTCPMaxFrame checks the frame limits' boundaries: a HELLO of exactly
+// 1024 bytes and then a packet of exactly MaxFrame bytes are accepted, one
+// byte more is refused with ERROR 103 as soon as its length prefix is in.
 func TestTCPMaxFrame(t *testing.T) {
 	t.Parallel()
 	const maxFrame = 4096
@@ -143,6 +143,15 @@ func TestTCPMaxFrame(t *testing.T) {
 		{name: "exactly MaxFrame", size: maxFrame},
 		{name: "MaxFrame plus one", size: maxFrame + 1, code: codec.CodeFrameTooLarge},
 	}
+	t.Run("HELLO of exactly 1024 bytes", func(t *testing.T) {
+		hello := &codec.Hello{}
+		for codec.PacketLen(hello) < 1024 {
+			hello.Pad++
+		}
+		c := testutil.DialTCP(t, srv)
+		c.Send(codec.Header{Type: codec.TypeHello, ID: 1}, hello)
+		c.Expect(codec.TypeWelcome, 1)
+	})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := testutil.DialTCP(t, srv)

@@ -96,3 +96,61 @@ func TestUDPHostileInput(t *testing.T) {
 		t.Errorf("Stats.UDPSessions: got %d, want 2 (the raw session and the bystander)", got)
 	}
 }
+
+// TestUDPMaxDatagram checks the datagram limit's boundary: an EMIT datagram
+// of exactly MaxDatagram bytes is delivered, one byte more is dropped and
+// counted.
+func TestUDPMaxDatagram(t *testing.T) {
+	t.Parallel()
+	srv := testutil.Start(t, nil)
+	sub := testutil.Dial(t, srv.TCPURL(), nil)
+	testutil.Join(t, sub, "r")
+	u := testutil.ListenUDP(t, srv)
+	w := u.Hello(1, 0, codec.MinHelloDatagram)
+	u.Join(2, "r")
+	// datagram returns an EMIT datagram of exactly size bytes.
+	datagram := func(size int, event string) []byte {
+		for n := size; n > 0; n-- {
+			data := append([]byte{0xc5, byte(n >> 8), byte(n)}, make([]byte, n)...) // bin16
+			d := testutil.Datagram(u.SID, codec.Header{Type: codec.TypeEmit, ID: 3}, &codec.Emit{Rooms: [][]byte{[]byte("r")}, Event: []byte(event), Data: data})
+			if len(d) == size {
+				return d
+			}
+		}
+		t.Fatalf("no EMIT datagram of %d bytes", size)
+		return nil
+	}
+	limit := int(w.MaxDatagram)
+	tests := []struct {
+		name      string
+		size      int
+		delivered bool
+	}{
+		{name: "exactly MaxDatagram", size: limit, delivered: true},
+		{name: "MaxDatagram plus one", size: limit + 1},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			oversize := srv.Stats.DatagramOversize.Load()
+			u.SendRaw(datagram(tt.size, tt.name))
+			u.Ping(uint32(10 + i))
+			u.SendRaw(datagram(100, "end "+tt.name))
+			want := []string{"end " + tt.name}
+			if tt.delivered {
+				want = []string{tt.name, "end " + tt.name}
+			}
+			for _, ev := range want {
+				if m := testutil.Recv(t, sub); m.Event != ev {
+					t.Fatalf("got event %q, want %q", m.Event, ev)
+				}
+			}
+			wantOversize := oversize
+			if !tt.delivered {
+				wantOversize++
+			}
+			if got := srv.Stats.DatagramOversize.Load(); got != wantOversize {
+				t.Errorf("Stats.DatagramOversize: got %d, want %d", got, wantOversize)
+			}
+		})
+	}
+}
