@@ -53,6 +53,7 @@ func parse(args []string, out io.Writer) (*options, error) {
 	fs.IntVar(&c.UDP.MaxDatagram, "max-datagram", codec.DefaultMaxDatagram, "largest UDP datagram in bytes, received or sent")
 	fs.IntVar(&c.TCP.MaxOutbound, "max-outbound", 4<<20, "bytes queued to one TCP connection before its messages are dropped")
 	fs.IntVar(&c.UDP.SocketBuffer, "udp-socket-buffer", 4<<20, "SO_RCVBUF/SO_SNDBUF to request for UDP sockets (the kernel caps it)")
+	fs.IntVar(&c.TCP.MaxConns, "max-conns", 0, "open TCP connections; 0 means the file-descriptor limit less 256")
 	fs.IntVar(&c.Broker.MaxSessions, "max-sessions", 100_000, "sessions per process, both transports")
 	fs.IntVar(&c.Broker.MaxRooms, "max-rooms", 256, "rooms one session may join, its own room not counted")
 	fs.IntVar(&c.Broker.MaxTargets, "max-targets", 64, "rooms (and, separately, exceptions) one EMIT may name")
@@ -132,19 +133,23 @@ func newLogger(format, level string, w io.Writer) (*slog.Logger, error) {
 	}
 }
 
-// version is the module version, or the VCS revision for a source build.
+// version is the module version, or "devel" plus the VCS revision for a
+// build from a source tree.
 func version() string {
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
 		return "unknown"
 	}
 	v := bi.Main.Version
+	if v == "" || v == "(devel)" {
+		v = "devel"
+	}
 	for _, s := range bi.Settings {
-		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-			if v == "" || v == "(devel)" {
-				v = "devel"
-			}
+		switch {
+		case s.Key == "vcs.revision" && len(s.Value) >= 12:
 			v += "+" + s.Value[:12]
+		case s.Key == "vcs.modified" && s.Value == "true":
+			v += "-dirty"
 		}
 	}
 	return v

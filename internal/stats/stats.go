@@ -15,10 +15,11 @@ type Stats struct {
 	TCPConns          atomic.Int64  // TCP connections open now
 	UDPSessions       atomic.Int64  // UDP sessions alive now
 	SessionsOpened    atomic.Uint64 // HELLOs answered with WELCOME
-	SessionsRefused   atomic.Uint64 // HELLOs refused: server full
+	SessionsRefused   atomic.Uint64 // HELLOs or connections refused: server full
 	HandshakeTimeouts atomic.Uint64 // TCP connections closed for sending no HELLO in time
 	IdleTimeouts      atomic.Uint64 // sessions ended for silence (1.5 keepalives)
 	ProtocolErrors    atomic.Uint64 // TCP connections closed for malformed or unexpected input
+	AcceptErrors      atomic.Uint64 // failed accepts (EMFILE and the like), each followed by a pause
 
 	// Input.
 	FramesIn          atomic.Uint64 // TCP packets received

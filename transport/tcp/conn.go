@@ -89,12 +89,11 @@ func (tc *conn) handle(pkt []byte) {
 			tc.protocolError(codec.CodeUnexpectedPacket)
 			return
 		}
-		s, code := tc.srv.broker.Open(w, tc, p.Header, p.Body)
-		if code != codec.CodeNormal {
+		// Open calls Attach, which sets tc.sess before other goroutines can
+		// see the connection as a room member.
+		if _, code := tc.srv.broker.Open(w, tc, p.Header, p.Body); code != codec.CodeNormal {
 			tc.fail(code)
-			return
 		}
-		tc.sess = s
 		return
 	}
 	switch v := tc.srv.broker.Handle(w, tc.sess, p); {

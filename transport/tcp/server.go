@@ -15,9 +15,11 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
 
 	"github.com/packetd/packetd/codec"
 	"github.com/packetd/packetd/internal/broker"
@@ -35,6 +37,7 @@ type Config struct {
 	HandshakeTimeout time.Duration // time to send HELLO; default 10 s
 	CloseGrace       time.Duration // how long a connection that was sent a fatal ERROR may linger; default 2 s
 	MaxOutbound      int           // bytes queued to one connection before messages are dropped; default 4 MiB
+	MaxConns         int           // open connections; default: the file-descriptor limit less 256
 	TickInterval     time.Duration // timeout sweep period; default 1 s
 	Logger           *slog.Logger
 }
@@ -63,13 +66,20 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	if c.Loops < 0 || c.MaxFrame < codec.HeaderLen || c.MaxHelloFrame < codec.HeaderLen || c.MaxOutbound < 0 {
+	if c.MaxConns == 0 {
+		c.MaxConns = fdBudget()
+	}
+	if c.Loops < 0 || c.MaxConns < 0 || c.MaxFrame < codec.HeaderLen || c.MaxHelloFrame < codec.HeaderLen || c.MaxOutbound < 0 {
 		return c, errors.New("tcp: invalid limits")
 	}
 	return c, nil
 }
 
-// Server is the TCP transport.
+// Server is the TCP transport. It accepts connections itself, with Go's
+// listener, and hands each to a gnet event loop: gnet's own acceptor stops
+// the whole engine on EMFILE, which would let a connection flood take the
+// server down; this accept loop backs off instead, and refuses connections
+// over MaxConns before they cost more than a moment's descriptor.
 type Server struct {
 	gnet.BuiltinEventEngine
 	cfg    Config
@@ -78,10 +88,11 @@ type Server struct {
 	stats  *stats.Stats
 	log    *slog.Logger
 
-	booted chan struct{}
-	done   chan error
-	eng    gnet.Engine
-	addr   net.Addr
+	ln       net.Listener
+	cli      *gnet.Client
+	eng      gnet.Engine
+	conns    atomic.Int64  // connections enrolled and not yet closed
+	accepted chan struct{} // closed when the accept loop has exited
 
 	mu    sync.Mutex // guards loops
 	loops map[gnet.EventLoop]*loop
@@ -104,44 +115,101 @@ func New(cfg Config, b *broker.Broker, hub *deliver.Hub, st *stats.Stats) (*Serv
 		return nil, err
 	}
 	return &Server{cfg: c, broker: b, hub: hub, stats: st, log: c.Logger,
-		booted: make(chan struct{}), done: make(chan error, 1), loops: make(map[gnet.EventLoop]*loop)}, nil
+		accepted: make(chan struct{}), loops: make(map[gnet.EventLoop]*loop)}, nil
 }
 
-// Start listens and serves in the background; it returns once the listener
-// is bound.
+// Start listens and serves in the background.
 func (s *Server) Start() error {
-	go func() {
-		s.done <- gnet.Run(s, "tcp://"+s.cfg.Addr,
-			gnet.WithNumEventLoop(s.cfg.Loops),
-			gnet.WithReusePort(false),
-			gnet.WithTicker(true),
-			gnet.WithTCPKeepAlive(time.Minute),
-			gnet.WithLogger(gnetx.Logger{L: s.log}),
-		)
-	}()
-	select {
-	case <-s.booted:
-		return nil
-	case err := <-s.done:
-		if err == nil {
-			err = errors.New("engine stopped")
+	lc := net.ListenConfig{KeepAliveConfig: net.KeepAliveConfig{
+		Enable: true, Idle: time.Minute, Interval: 15 * time.Second, Count: 4}}
+	ln, err := lc.Listen(context.Background(), "tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("tcp: %w", err)
+	}
+	cli, err := gnet.NewClient(s,
+		gnet.WithNumEventLoop(s.cfg.Loops),
+		gnet.WithTicker(true),
+		gnet.WithLogger(gnetx.Logger{L: s.log}),
+	)
+	if err == nil {
+		err = cli.Start()
+	}
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("tcp: starting event loops: %w", err)
+	}
+	s.ln, s.cli = ln, cli
+	go s.acceptLoop()
+	return nil
+}
+
+// acceptLoop accepts until the listener closes. A failed accept, or a
+// connection that cannot be handed to a loop (both EMFILE when descriptors
+// run out), is waited out with a growing pause (5 ms to 1 s), logged at
+// most once a second.
+func (s *Server) acceptLoop() {
+	defer close(s.accepted)
+	var pause time.Duration
+	var lastLog time.Time
+	failed := func(what string, err error) {
+		s.stats.AcceptErrors.Add(1)
+		pause = min(max(2*pause, 5*time.Millisecond), time.Second)
+		if time.Since(lastLog) > time.Second {
+			lastLog = time.Now()
+			s.log.Error("tcp: "+what+" failed; pausing accepts", "err", err, "pause", pause)
 		}
-		return fmt.Errorf("tcp: listen on %s: %w", s.cfg.Addr, err)
+		time.Sleep(pause)
+	}
+	for {
+		nc, err := s.ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			failed("accept", err)
+			continue
+		}
+		if s.conns.Load() >= int64(s.cfg.MaxConns) {
+			s.refuse(nc)
+			continue
+		}
+		s.conns.Add(1)
+		if _, err := s.cli.EnrollContext(nc, nil); err != nil { // closes nc either way
+			s.conns.Add(-1)
+			failed("handing a connection to an event loop", err)
+			continue
+		}
+		pause = 0
 	}
 }
 
+// refuse answers a connection over MaxConns with ERROR 300 and closes it.
+func (s *Server) refuse(nc net.Conn) {
+	s.stats.SessionsRefused.Add(1)
+	frame := codec.AppendFrame(nil, codec.Header{Type: codec.TypeError},
+		&codec.Error{Code: uint16(codec.CodeServerFull), Msg: []byte(codec.CodeServerFull.String())})
+	_ = nc.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+	_, _ = nc.Write(frame)
+	_ = nc.Close()
+}
+
+// fdBudget is the default MaxConns: the process's descriptor limit less a
+// reserve for listeners, event-loop pollers, UDP sockets and the moment an
+// accepted connection is duplicated into its loop.
+func fdBudget() int {
+	var rl unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil || rl.Cur > 1<<30 {
+		return 1 << 20
+	}
+	return max(int(rl.Cur)-256, 16)
+}
+
 // Addr returns the address the server listens on (valid after Start).
-func (s *Server) Addr() net.Addr { return s.addr }
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
 // OnBoot implements gnet.EventHandler.
 func (s *Server) OnBoot(eng gnet.Engine) gnet.Action {
 	s.eng = eng
-	addr, err := gnetx.BoundAddr(eng, "tcp")
-	if err != nil {
-		s.log.Error("tcp: reading bound address", "err", err)
-	}
-	s.addr = addr
-	close(s.booted)
 	return gnet.None
 }
 
@@ -179,6 +247,7 @@ func (s *Server) OnClose(c gnet.Conn, err error) gnet.Action {
 	}
 	tc.closed = true
 	delete(tc.loop.conns, tc)
+	s.conns.Add(-1)
 	clear(tc.pending)
 	tc.pending = nil
 	s.broker.Close(tc.sess)
@@ -224,9 +293,11 @@ func (l *loop) sweep() {
 	l.w.Out.Flush()
 }
 
-// Shutdown says BYE (code 301) to every connection, closes them and stops
-// the engine.
+// Shutdown stops accepting, says BYE (code 301) to every connection,
+// closes them and stops the event loops.
 func (s *Server) Shutdown(ctx context.Context) error {
+	_ = s.ln.Close()
+	<-s.accepted
 	s.mu.Lock()
 	var wg sync.WaitGroup
 	for _, l := range s.loops {
@@ -242,11 +313,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-waited:
 	case <-ctx.Done():
 	}
-	err := s.eng.Stop(ctx)
-	if runErr := <-s.done; err == nil {
-		err = runErr
+	stopped := make(chan error, 1)
+	go func() { stopped <- s.cli.Stop() }()
+	select {
+	case err := <-stopped:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
 	}
-	return err
 }
 
 func (l *loop) bye() {

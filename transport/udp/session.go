@@ -156,12 +156,17 @@ func (s *Server) hello(l *loop, ap netip.AddrPort, p codec.Packet, n int) {
 	ss := &session{srv: s, helloID: p.ID, created: time.Now()}
 	ss.lastSeen.Store(ss.created.UnixNano())
 	ss.path.Store(newPath(l, ap, n))
-	sess, code := s.broker.Open(l.w, ss, p.Header, p.Body)
-	if code != codec.CodeNormal {
+	sess, code := s.broker.Open(l.w, ss, p.Header, p.Body) // Attach sets ss.sess
+	switch {
+	case code == codec.CodeNormal:
+	case code < 200: // a malformed HELLO: dropped like any malformed datagram
+		s.stats.DatagramMalformed.Add(1)
+		s.log.Debug("udp: invalid HELLO", "from", ap, "code", code)
+		return
+	default: // the server is full: say so, within the 3x budget
 		s.statelessError(l, ap, n, p.ID, code)
 		return
 	}
-	ss.sess = sess
 	s.table.put(sess.ID(), ss)
 	s.pendingMu.Lock()
 	s.pending[ap] = ss
