@@ -28,6 +28,7 @@ type Stats struct {
 	DatagramOversize  atomic.Uint64 // datagrams dropped: larger than the limit
 	DatagramNoSession atomic.Uint64 // datagrams for an unknown or expired session
 	HelloTooSmall     atomic.Uint64 // UDP HELLOs dropped for being under the minimum size
+	HelloPendingFull  atomic.Uint64 // UDP HELLOs dropped: too many sessions awaiting validation
 	Emits             atomic.Uint64 // EMITs broadcast
 	Recipients        atomic.Uint64 // recipients those EMITs were addressed to
 	RequestErrors     atomic.Uint64 // requests answered with a non-fatal ERROR

@@ -37,6 +37,7 @@ type Config struct {
 	Loops            int           // event loops, each with its own socket; default 1
 	MaxDatagram      int           // largest datagram accepted or sent; default codec.DefaultMaxDatagram
 	HandshakeTimeout time.Duration // an unvalidated session's lifetime; default 10 s
+	MaxPending       int           // sessions whose address is not yet validated; default 10,000
 	SocketBuffer     int           // SO_RCVBUF and SO_SNDBUF to ask for; default 4 MiB
 	TickInterval     time.Duration // expiry sweep period; default 1 s
 	Logger           *slog.Logger
@@ -55,6 +56,9 @@ func (c Config) withDefaults() (Config, error) {
 	if c.HandshakeTimeout == 0 {
 		c.HandshakeTimeout = 10 * time.Second
 	}
+	if c.MaxPending == 0 {
+		c.MaxPending = 10_000
+	}
 	if c.SocketBuffer == 0 {
 		c.SocketBuffer = 4 << 20
 	}
@@ -64,7 +68,7 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	if c.Loops < 0 || c.MaxDatagram < codec.MinHelloDatagram || c.MaxDatagram > 65507 || c.SocketBuffer < 0 {
+	if c.Loops < 0 || c.MaxPending < 0 || c.MaxDatagram < codec.MinHelloDatagram || c.MaxDatagram > 65507 || c.SocketBuffer < 0 {
 		return c, errors.New("udp: invalid limits")
 	}
 	return c, nil

@@ -146,11 +146,18 @@ func (s *Server) hello(l *loop, ap netip.AddrPort, p codec.Packet, n int) {
 	}
 	s.pendingMu.Lock()
 	old := s.pending[ap]
+	full := len(s.pending) >= s.cfg.MaxPending
 	s.pendingMu.Unlock()
 	if old != nil && old.helloID == p.ID && !old.ended.Load() {
 		path := old.path.Load()
 		path.in.Add(int64(n))
 		s.broker.Welcome(l.w, old.sess, p.Header)
+		return
+	}
+	if full {
+		// Spoofed HELLOs cost a session each until the handshake timeout;
+		// this bound keeps them from crowding out validated sessions.
+		s.stats.HelloPendingFull.Add(1)
 		return
 	}
 	ss := &session{srv: s, helloID: p.ID, created: time.Now()}
