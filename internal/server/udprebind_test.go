@@ -8,6 +8,7 @@ import (
 
 	"github.com/packetd/packetd/client"
 	"github.com/packetd/packetd/codec"
+	"github.com/packetd/packetd/internal/server"
 	"github.com/packetd/packetd/internal/testutil"
 )
 
@@ -105,4 +106,57 @@ func TestUDPRebinding(t *testing.T) {
 	if got := srv.Stats.PathChallenges.Load(); got != 2 {
 		t.Errorf("Stats.PathChallenges after moving back: got %d, want 2", got)
 	}
+}
+
+// TestUDPRebindBeforeValidation moves sessions to a new port before their
+// first address was ever validated, then ends them (BYE, or a BYE after the
+// new address was validated). An ended session must not keep holding a
+// place among the sessions awaiting validation (UDP.MaxPending): once they
+// are gone, new HELLOs must be answered.
+func TestUDPRebindBeforeValidation(t *testing.T) {
+	t.Parallel()
+	const maxPending = 2
+	srv := testutil.Start(t, func(c *server.Config) { c.UDP.MaxPending = maxPending })
+	// The helper's PINGs order the test's datagrams: one socket and one
+	// event loop on the server handle datagrams in arrival order.
+	helper := testutil.ListenUDP(t, srv)
+	helper.Hello(1, 0, codec.MinHelloDatagram)
+	helper.Join(2, "r")
+	barrier := uint32(100)
+	// hello opens a session on u, failing at once if the server refused it
+	// for too many pending sessions.
+	hello := func(i int, u *testutil.UDPConn) {
+		t.Helper()
+		u.SendRaw(testutil.HelloDatagram(uint32(i+1), 0, codec.MinHelloDatagram))
+		barrier++
+		helper.Ping(barrier)
+		if n := srv.Stats.HelloPendingFull.Load(); n != 0 {
+			t.Fatalf("HELLO %d dropped as pending-full (Stats.HelloPendingFull %d) with %d sessions alive (the helper's included), MaxPending %d",
+				i, n, srv.Stats.UDPSessions.Load(), maxPending)
+		}
+		var w codec.Welcome
+		testutil.Decode(t, u.Expect(codec.TypeWelcome, uint32(i+1)), &w)
+		u.SID = testutil.SessionID(t, w.SessionID)
+	}
+	for i := range 2 * maxPending {
+		first := testutil.ListenUDP(t, srv)
+		hello(i, first)
+		moved := testutil.ListenUDP(t, srv)
+		moved.SID = first.SID
+		moved.Request(codec.Header{Type: codec.TypePing, ID: 1}, nil)
+		challenge := moved.Expect(codec.TypePing, 0)
+		moved.Expect(codec.TypePong, 1)
+		if i%2 == 1 { // validate the new address first
+			var ch codec.Ping
+			testutil.Decode(t, challenge, &ch)
+			moved.Request(codec.Header{Type: codec.TypePong}, &ch)
+		}
+		moved.Request(codec.Header{Type: codec.TypeBye}, nil)
+		moved.Request(codec.Header{Type: codec.TypePing, ID: 2}, nil)
+		testutil.CheckError(t, moved.MustNext(), codec.TypeError, 2, codec.CodeUnknownSession)
+	}
+	if got := srv.Stats.UDPSessions.Load(); got != 1 {
+		t.Errorf("Stats.UDPSessions: got %d, want 1 (the helper)", got)
+	}
+	hello(99, testutil.ListenUDP(t, srv))
 }
