@@ -220,3 +220,30 @@ func dialRefused(t *testing.T, url string) {
 		t.Fatalf("Dial to a full server: got error %v, want a *client.ServerError with code %d", err, codec.CodeServerFull)
 	}
 }
+
+// TestTCPMaxConns checks the connection limit: a connection over
+// TCP.MaxConns gets ERROR 300 and an orderly close before any HELLO, the
+// connections already open are unaffected, and a closed connection frees
+// its place.
+func TestTCPMaxConns(t *testing.T) {
+	t.Parallel()
+	srv := testutil.Start(t, func(c *server.Config) { c.TCP.MaxConns = 2 })
+	session := testutil.DialTCP(t, srv)
+	session.Hello(0)
+	silent := testutil.DialTCP(t, srv)
+
+	for i := range 3 {
+		c := testutil.DialTCP(t, srv)
+		c.ExpectError(0, codec.CodeServerFull)
+		c.ExpectEOF()
+		if got := srv.Stats.SessionsRefused.Load(); got != uint64(i+1) {
+			t.Errorf("Stats.SessionsRefused: got %d, want %d", got, i+1)
+		}
+	}
+	session.Ping(1)
+
+	_ = silent.Close()
+	testutil.WaitFor(t, "the closed connection's place", func() bool { return srv.Stats.TCPConns.Load() == 1 })
+	testutil.DialTCP(t, srv).Hello(0)
+	session.Ping(2)
+}
