@@ -136,3 +136,39 @@ func tcpWmemMax() int {
 	n, _ := strconv.Atoi(f[2])
 	return n
 }
+
+// TestTCPReplyBacklog has a client send PINGs and never read the PONGs.
+// Replies are not dropped like messages; once they back up past twice
+// TCP.MaxOutbound (beyond what the kernel buffers) the client is not
+// reading at all and the server closes the connection, leaving other
+// clients unaffected.
+func TestTCPReplyBacklog(t *testing.T) {
+	t.Parallel()
+	const maxOutbound = 64 << 10
+	srv := testutil.Start(t, func(c *server.Config) { c.TCP.MaxOutbound = maxOutbound })
+	by := testutil.NewBystanders(t, srv)
+	c := testutil.DialTCP(t, srv)
+	if err := c.SetReadBuffer(128 << 10); err != nil { // see TestSlowConsumer
+		t.Fatal(err)
+	}
+	c.Hello(0)
+
+	var batch []byte
+	for i := range 1000 {
+		batch = codec.AppendFrame(batch, codec.Header{Type: codec.TypePing, ID: uint32(i + 1)}, &codec.Ping{Token: make([]byte, codec.MaxToken)})
+	}
+	const limit = 64 << 20
+	written := 0
+	for ; written < limit; written += len(batch) {
+		_ = c.SetWriteDeadline(time.Now().Add(testutil.Timeout))
+		if _, err := c.TCPConn.Write(batch); err != nil {
+			t.Logf("write failed after %d bytes of PINGs: %v", written, err)
+			break
+		}
+	}
+	if written >= limit {
+		t.Fatalf("server kept a connection open after %d MiB of PINGs whose PONGs were never read", limit>>20)
+	}
+	testutil.WaitFor(t, "the connection to close", func() bool { return srv.Stats.TCPConns.Load() == 1 })
+	by.Check(t)
+}
