@@ -45,12 +45,13 @@ func testFanout(t *testing.T, loops int) {
 				if i >= nTCP {
 					url = srv.UDPURL()
 				}
-				c := testutil.Dial(t, url, nil)
-				if c == nil {
+				c, err := testutil.DialErr(t, url, nil)
+				if err != nil {
+					t.Errorf("subscriber %d: %v", i, err)
 					continue
 				}
 				ctx, cancel := context.WithTimeout(context.Background(), testutil.Timeout)
-				err := c.Join(ctx, "fan")
+				err = c.Join(ctx, "fan")
 				cancel()
 				if err != nil {
 					t.Errorf("subscriber %d: Join: %v", i, err)

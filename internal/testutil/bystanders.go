@@ -21,9 +21,6 @@ type Bystanders struct {
 func NewBystanders(t testing.TB, srv *Server) *Bystanders {
 	t.Helper()
 	b := &Bystanders{TCP: Dial(t, srv.TCPURL(), nil), UDP: Dial(t, srv.UDPURL(), nil), srv: srv}
-	if b.TCP == nil || b.UDP == nil {
-		t.FailNow()
-	}
 	Join(t, b.TCP, "bystanders")
 	Join(t, b.UDP, "bystanders")
 	return b

@@ -12,6 +12,7 @@ package testutil
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -85,19 +86,26 @@ func (s *Server) TCPURL() string { return "tcp://" + s.TCPAddr().String() }
 func (s *Server) UDPURL() string { return "udp://" + s.UDPAddr().String() }
 
 // Dial opens a Go client session to url and closes it when the test ends.
-// It may be called from any goroutine; it returns nil after reporting the
-// error if the dial fails.
 func Dial(t testing.TB, url string, opts *client.Options) *client.Client {
 	t.Helper()
+	c, err := DialErr(t, url, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// DialErr is Dial for goroutines other than the test's: it returns the
+// error instead of failing the test.
+func DialErr(t testing.TB, url string, opts *client.Options) (*client.Client, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
 	defer cancel()
 	c, err := client.Dial(ctx, url, opts)
 	if err != nil {
-		t.Errorf("client.Dial(%s): %v", url, err)
-		return nil
+		return nil, fmt.Errorf("client.Dial(%s): %w", url, err)
 	}
 	t.Cleanup(func() { _ = c.Close() })
-	return c
+	return c, nil
 }
 
 // Join joins c to rooms, failing the test if the server does not ACK.
