@@ -153,8 +153,8 @@ func TestTooManyRooms(t *testing.T) {
 // per recipient: decoding the EMIT, encoding the MESSAGE once, resolving
 // the room, and handing it to 1,000 recipients.
 func TestEmitAllocs(t *testing.T) {
-	if testing.Short() {
-		t.Skip("allocation counts need a warm sync.Pool")
+	if raceEnabled {
+		t.Skip("the race detector allocates; run without -race to check allocations")
 	}
 	f := newFixture(t, 1001, Config{MaxSessions: 2000})
 	for _, p := range f.peers[1:] {

@@ -17,7 +17,8 @@ import (
 type session struct {
 	srv      *Server
 	sess     *broker.Session
-	helloID  uint32 // the HELLO's header id, to recognise a retransmitted HELLO
+	helloID  uint32         // the HELLO's header id, to recognise a retransmitted HELLO
+	helloAP  netip.AddrPort // where the HELLO came from: the key in Server.pending
 	created  time.Time
 	lastSeen atomic.Int64 // unix nanoseconds of the last datagram
 	ended    atomic.Bool
@@ -125,6 +126,7 @@ func (s *Server) receive(l *loop, ap netip.AddrPort, buf []byte) {
 		var pong codec.Ping
 		if l.w.Decode(p, &pong) == nil && string(pong.Token) == string(path.token) {
 			path.validated.Store(true)
+			s.unpend(ss)
 		}
 	}
 	switch v := s.broker.Handle(l.w, ss.sess, p); {
@@ -160,7 +162,7 @@ func (s *Server) hello(l *loop, ap netip.AddrPort, p codec.Packet, n int) {
 		s.stats.HelloPendingFull.Add(1)
 		return
 	}
-	ss := &session{srv: s, helloID: p.ID, created: time.Now()}
+	ss := &session{srv: s, helloID: p.ID, helloAP: ap, created: time.Now()}
 	ss.lastSeen.Store(ss.created.UnixNano())
 	ss.path.Store(newPath(l, ap, n))
 	sess, code := s.broker.Open(l.w, ss, p.Header, p.Body) // Attach sets ss.sess
@@ -194,7 +196,7 @@ func (ss *session) arrive(l *loop, ap netip.AddrPort, n int) *path {
 			// Only the client at ap saw the WELCOME, so a datagram carrying
 			// the session id from ap proves the address.
 			p.validated.Store(true)
-			ss.srv.unpend(ap, ss)
+			ss.srv.unpend(ss)
 		}
 	}
 	return p
@@ -218,10 +220,11 @@ func (ss *session) rebind(l *loop, ap netip.AddrPort, n int) *path {
 	return p
 }
 
-func (s *Server) unpend(ap netip.AddrPort, ss *session) {
+// unpend removes ss from the sessions awaiting validation, if it is there.
+func (s *Server) unpend(ss *session) {
 	s.pendingMu.Lock()
-	if s.pending[ap] == ss {
-		delete(s.pending, ap)
+	if s.pending[ss.helloAP] == ss {
+		delete(s.pending, ss.helloAP)
 	}
 	s.pendingMu.Unlock()
 }
@@ -245,7 +248,7 @@ func (s *Server) end(ss *session) {
 		return
 	}
 	s.table.del(ss.sess.ID())
-	s.unpend(ss.path.Load().ap, ss)
+	s.unpend(ss)
 	s.broker.Close(ss.sess)
 	s.stats.UDPSessions.Add(-1)
 }
