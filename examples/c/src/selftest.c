@@ -176,6 +176,16 @@ static void tcp_vectors(void)
 		m.chunk = 3;
 	}
 
+	/* keepalive 30 (section 7): idle for half of it, a PING goes out */
+	m.inn = m.inpos = 0;
+	m.outn = 0;
+	c.last_tx_ms = m.now;
+	check(pd_service(&c, 60000) == PD_TIMEOUT && m.outn == 0, "7 quiet before 15 s");
+	check(m_now(NULL) - c.last_tx_ms == 15000, "7 wakes at 15 s");
+	check(pd_service(&c, 0) == PD_TIMEOUT && m.outn == 12 && m.out[5] == PD_PING &&
+	      m.out[3] == 8, "7 keepalive PING");
+	m.outn = 0;
+
 	/* BYE 301 from the server (4.9) ends the session */
 	feed("00 00 00 23 01 0b 00 00 00 00 00 00"
 	     "82 a4 63 6f 64 65 cd 01 2d a3 6d 73 67 ad 73 68"
