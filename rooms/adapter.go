@@ -124,15 +124,11 @@ func (l *Local) Add(m Member) error {
 // Config.MaxRoomsPerMember rooms besides its own. It is safe for concurrent
 // use.
 func (l *Local) Join(id string, rooms ...[]byte) error {
-	st := l.lookup(id)
-	if st == nil {
-		return ErrUnknownMember
+	st, err := l.lockMember(id)
+	if err != nil {
+		return err
 	}
-	st.mu.Lock()
 	defer st.mu.Unlock()
-	if st.removed {
-		return ErrUnknownMember
-	}
 
 	var buf [16]int
 	fresh := buf[:0] // indexes in rooms of the rooms to join
@@ -151,6 +147,21 @@ func (l *Local) Join(id string, rooms ...[]byte) error {
 	return nil
 }
 
+// lockMember returns the state of member id with its lock held, or
+// ErrUnknownMember if there is no such member (or it is being removed).
+func (l *Local) lockMember(id string) (*memberState, error) {
+	st := l.lookup(id)
+	if st == nil {
+		return nil, ErrUnknownMember
+	}
+	st.mu.Lock()
+	if st.removed {
+		st.mu.Unlock()
+		return nil, ErrUnknownMember
+	}
+	return st, nil
+}
+
 // repeated reports whether name equals one of rooms[i] for i in fresh.
 func repeated(rooms [][]byte, fresh []int, name []byte) bool {
 	for _, i := range fresh {
@@ -167,15 +178,11 @@ func repeated(rooms [][]byte, fresh []int, name []byte) bool {
 // registered, and ErrOwnRoom, leaving nothing, if rooms contains id. It is
 // safe for concurrent use.
 func (l *Local) Leave(id string, rooms ...[]byte) error {
-	st := l.lookup(id)
-	if st == nil {
-		return ErrUnknownMember
+	st, err := l.lockMember(id)
+	if err != nil {
+		return err
 	}
-	st.mu.Lock()
 	defer st.mu.Unlock()
-	if st.removed {
-		return ErrUnknownMember
-	}
 	for _, name := range rooms {
 		if string(name) == id {
 			return ErrOwnRoom

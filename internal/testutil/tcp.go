@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"testing"
 	"time"
 
@@ -96,19 +97,24 @@ func (c *TCPConn) MustNext() codec.Packet {
 // Expect reads the next packet and checks its type and id.
 func (c *TCPConn) Expect(typ codec.Type, id uint32) codec.Packet {
 	c.t.Helper()
-	p := c.MustNext()
-	if p.Type != typ || p.ID != id {
-		c.t.Fatalf("got %v id=%d (%s), want %v id=%d", p.Type, p.ID, Describe(p), typ, id)
-	}
-	return p
+	return expect(c.t, c.MustNext(), typ, &id)
 }
 
 // ExpectType reads the next packet and checks its type.
 func (c *TCPConn) ExpectType(typ codec.Type) codec.Packet {
 	c.t.Helper()
-	p := c.MustNext()
-	if p.Type != typ {
-		c.t.Fatalf("got %v id=%d (%s), want %v", p.Type, p.ID, Describe(p), typ)
+	return expect(c.t, c.MustNext(), typ, nil)
+}
+
+// expect checks p's type and, if id is not nil, its id.
+func expect(t testing.TB, p codec.Packet, typ codec.Type, id *uint32) codec.Packet {
+	t.Helper()
+	if p.Type != typ || (id != nil && p.ID != *id) {
+		want := typ.String()
+		if id != nil {
+			want += " id=" + strconv.Itoa(int(*id))
+		}
+		t.Fatalf("got %v id=%d (%s), want %s", p.Type, p.ID, Describe(p), want)
 	}
 	return p
 }

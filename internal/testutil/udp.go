@@ -117,21 +117,13 @@ func (u *UDPConn) MustNext() codec.Packet {
 // Expect reads the next packet and checks its type and id.
 func (u *UDPConn) Expect(typ codec.Type, id uint32) codec.Packet {
 	u.t.Helper()
-	p := u.MustNext()
-	if p.Type != typ || p.ID != id {
-		u.t.Fatalf("got %v id=%d (%s), want %v id=%d", p.Type, p.ID, Describe(p), typ, id)
-	}
-	return p
+	return expect(u.t, u.MustNext(), typ, &id)
 }
 
 // ExpectType reads the next packet and checks its type.
 func (u *UDPConn) ExpectType(typ codec.Type) codec.Packet {
 	u.t.Helper()
-	p := u.MustNext()
-	if p.Type != typ {
-		u.t.Fatalf("got %v id=%d (%s), want %v", p.Type, p.ID, Describe(p), typ)
-	}
-	return p
+	return expect(u.t, u.MustNext(), typ, nil)
 }
 
 // Hello opens a session with a HELLO datagram of size bytes asking for
