@@ -91,8 +91,9 @@ type Server struct {
 	loops   atomic.Pointer[map[int]*loop] // by socket fd; copy on write
 	loopsMu sync.Mutex                    // serialises writers of loops
 
-	pendingMu sync.Mutex                  // guards pending
-	pending   map[netip.AddrPort]*session // sessions awaiting their first datagram, by address
+	hellosMu sync.Mutex                  // guards the two fields below and session.pending
+	hellos   map[netip.AddrPort]*session // live sessions by the address their HELLO came from (the latest per address)
+	pending  int                         // sessions whose address is not validated yet
 
 	timerMu sync.Mutex // guards timer: the OnTick goroutine and Shutdown share it
 	timer   *broker.Worker
@@ -113,8 +114,8 @@ func New(cfg Config, b *broker.Broker, st *stats.Stats) (*Server, error) {
 	}
 	s := &Server{cfg: c, broker: b, stats: st, log: c.Logger,
 		booted: make(chan struct{}), done: make(chan error, 1),
-		pending: make(map[netip.AddrPort]*session),
-		timer:   broker.NewWorker(deliver.NewOutbox(deliver.NoGroup, st)),
+		hellos: make(map[netip.AddrPort]*session),
+		timer:  broker.NewWorker(deliver.NewOutbox(deliver.NoGroup, st)),
 	}
 	s.table.init()
 	s.loops.Store(&map[int]*loop{})

@@ -18,7 +18,8 @@ type session struct {
 	srv      *Server
 	sess     *broker.Session
 	helloID  uint32         // the HELLO's header id, to recognise a retransmitted HELLO
-	helloAP  netip.AddrPort // where the HELLO came from: the key in Server.pending
+	helloAP  netip.AddrPort // where the HELLO came from: the key in Server.hellos
+	pending  bool           // counted in Server.pending; guarded by Server.hellosMu
 	created  time.Time
 	lastSeen atomic.Int64 // unix nanoseconds of the last datagram
 	ended    atomic.Bool
@@ -146,13 +147,16 @@ func (s *Server) hello(l *loop, ap netip.AddrPort, p codec.Packet, n int) {
 		s.stats.HelloTooSmall.Add(1)
 		return
 	}
-	s.pendingMu.Lock()
-	old := s.pending[ap]
-	full := len(s.pending) >= s.cfg.MaxPending
-	s.pendingMu.Unlock()
+	s.hellosMu.Lock()
+	old := s.hellos[ap]
+	full := s.pending >= s.cfg.MaxPending
+	s.hellosMu.Unlock()
 	if old != nil && old.helloID == p.ID && !old.ended.Load() {
-		path := old.path.Load()
-		path.in.Add(int64(n))
+		// A retransmitted HELLO, or a late copy of it: same session, same
+		// WELCOME.
+		if path := old.path.Load(); path.ap == ap {
+			path.in.Add(int64(n))
+		}
 		s.broker.Welcome(l.w, old.sess, p.Header)
 		return
 	}
@@ -177,9 +181,11 @@ func (s *Server) hello(l *loop, ap netip.AddrPort, p codec.Packet, n int) {
 		return
 	}
 	s.table.put(sess.ID(), ss)
-	s.pendingMu.Lock()
-	s.pending[ap] = ss
-	s.pendingMu.Unlock()
+	s.hellosMu.Lock()
+	s.hellos[ap] = ss
+	ss.pending = true
+	s.pending++
+	s.hellosMu.Unlock()
 	s.stats.UDPSessions.Add(1)
 }
 
@@ -220,13 +226,14 @@ func (ss *session) rebind(l *loop, ap netip.AddrPort, n int) *path {
 	return p
 }
 
-// unpend removes ss from the sessions awaiting validation, if it is there.
+// unpend takes ss out of the count of sessions awaiting validation.
 func (s *Server) unpend(ss *session) {
-	s.pendingMu.Lock()
-	if s.pending[ss.helloAP] == ss {
-		delete(s.pending, ss.helloAP)
+	s.hellosMu.Lock()
+	if ss.pending {
+		ss.pending = false
+		s.pending--
 	}
-	s.pendingMu.Unlock()
+	s.hellosMu.Unlock()
 }
 
 // statelessError answers a datagram that belongs to no session, within
@@ -248,6 +255,11 @@ func (s *Server) end(ss *session) {
 		return
 	}
 	s.table.del(ss.sess.ID())
+	s.hellosMu.Lock()
+	if s.hellos[ss.helloAP] == ss {
+		delete(s.hellos, ss.helloAP)
+	}
+	s.hellosMu.Unlock()
 	s.unpend(ss)
 	s.broker.Close(ss.sess)
 	s.stats.UDPSessions.Add(-1)
