@@ -12,6 +12,7 @@ import (
 
 	"github.com/packetd/packetd/codec"
 	"github.com/packetd/packetd/internal/server"
+	"github.com/packetd/packetd/internal/testutil"
 )
 
 // BenchmarkFanout measures one publisher broadcasting 64-byte payloads to
@@ -32,19 +33,11 @@ func BenchmarkFanout(b *testing.B) {
 }
 
 func benchFanout(b *testing.B, subs, loops int) {
-	var cfg server.Config
-	cfg.TCP.Addr = "127.0.0.1:0"
-	cfg.TCP.Loops = loops
-	cfg.DisableUDP = true
-	cfg.Broker.MaxSessions = subs + 10
-	srv, err := server.New(cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer srv.Shutdown(b.Context())
+	srv := testutil.Start(b, func(c *server.Config) {
+		c.TCP.Loops = loops
+		c.DisableUDP = true
+		c.Broker.MaxSessions = subs + 10
+	})
 	addr := srv.TCPAddr().String()
 
 	readers := make([]*rawConn, subs)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/packetd/packetd/codec"
 	"github.com/packetd/packetd/internal/server"
+	"github.com/packetd/packetd/internal/testutil"
 )
 
 // BenchmarkFanoutUDP is BenchmarkFanout with UDP subscribers: a TCP
@@ -26,18 +27,7 @@ func BenchmarkFanoutUDP(b *testing.B) {
 }
 
 func benchFanoutUDP(b *testing.B, subs int) {
-	var cfg server.Config
-	cfg.TCP.Addr = "127.0.0.1:0"
-	cfg.UDP.Addr = "127.0.0.1:0"
-	cfg.Broker.MaxSessions = subs + 10
-	srv, err := server.New(cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer srv.Shutdown(b.Context())
+	srv := testutil.Start(b, func(c *server.Config) { c.Broker.MaxSessions = subs + 10 })
 
 	conns := make([]*net.UDPConn, subs)
 	for i := range conns {

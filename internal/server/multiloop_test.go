@@ -8,6 +8,7 @@ import (
 
 	"github.com/packetd/packetd/client"
 	"github.com/packetd/packetd/internal/server"
+	"github.com/packetd/packetd/internal/testutil"
 )
 
 // TestMultiLoop runs both transports with two event loops each, so
@@ -16,17 +17,7 @@ import (
 // message exactly once.
 func TestMultiLoop(t *testing.T) {
 	t.Parallel()
-	var cfg server.Config
-	cfg.TCP.Addr, cfg.TCP.Loops = "127.0.0.1:0", 2
-	cfg.UDP.Addr, cfg.UDP.Loops = "127.0.0.1:0", 2
-	srv, err := server.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Shutdown(context.Background()) })
+	srv := testutil.Start(t, func(c *server.Config) { c.TCP.Loops, c.UDP.Loops = 2, 2 })
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/packetd/packetd/codec"
 	"github.com/packetd/packetd/internal/server"
+	"github.com/packetd/packetd/internal/testutil"
 )
 
 // TestUDPPendingBound checks -max-pending: HELLOs that are never followed
@@ -15,18 +16,10 @@ import (
 // validated session frees its place.
 func TestUDPPendingBound(t *testing.T) {
 	t.Parallel()
-	var cfg server.Config
-	cfg.DisableTCP = true
-	cfg.UDP.Addr = "127.0.0.1:0"
-	cfg.UDP.MaxPending = 3
-	srv, err := server.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Shutdown(t.Context()) })
+	srv := testutil.Start(t, func(c *server.Config) {
+		c.DisableTCP = true
+		c.UDP.MaxPending = 3
+	})
 	addr := srv.UDPAddr().(*net.UDPAddr)
 
 	hello := func(c *net.UDPConn) (sid uint64, ok bool) {
