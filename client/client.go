@@ -39,8 +39,9 @@ type Options struct {
 	RetryTimeout time.Duration
 	// MaxRetries is how many times a UDP request is resent. Default 4.
 	MaxRetries int
-	// MaxFrame is the largest TCP packet accepted from the server.
-	// Default codec.DefaultMaxFrame.
+	// MaxFrame is the largest TCP packet accepted from the server. 0
+	// means the max_frame the server announces in WELCOME (the server
+	// sends nothing larger), and codec.DefaultMaxFrame until then.
 	MaxFrame int
 	// MessageBuffer is the capacity of the Messages channel. Default 1024.
 	// When it is full the reader waits: TCP pushes back on the server,
@@ -61,9 +62,6 @@ func (o *Options) withDefaults() Options {
 	}
 	if out.MaxRetries == 0 {
 		out.MaxRetries = 4
-	}
-	if out.MaxFrame == 0 {
-		out.MaxFrame = codec.DefaultMaxFrame
 	}
 	if out.MessageBuffer == 0 {
 		out.MessageBuffer = 1024
@@ -160,6 +158,9 @@ func Dial(ctx context.Context, rawURL string, opts *Options) (*Client, error) {
 	if err := c.t.handshake(ctx, c.newID(), hello, &c.welcome); err != nil {
 		_ = c.t.close()
 		return nil, fmt.Errorf("client: handshake: %w", err)
+	}
+	if tt, ok := c.t.(*tcpTransport); ok && o.MaxFrame == 0 && c.welcome.MaxFrame > 0 {
+		tt.fr.SetMax(int(c.welcome.MaxFrame))
 	}
 	c.sessionID = string(c.welcome.SessionID)
 	c.keepAlive = time.Duration(c.welcome.KeepAlive) * time.Second

@@ -54,7 +54,11 @@ func dialTCP(ctx context.Context, addr string, o Options) (*tcpTransport, error)
 	if err != nil {
 		return nil, err
 	}
-	t := &tcpTransport{conn: conn, fr: codec.NewFrameReader(conn, o.MaxFrame),
+	limit := o.MaxFrame
+	if limit == 0 {
+		limit = codec.DefaultMaxFrame
+	}
+	t := &tcpTransport{conn: conn, fr: codec.NewFrameReader(conn, limit),
 		wake: make(chan struct{}, 1), done: make(chan struct{})}
 	t.cond = sync.NewCond(&t.mu)
 	go t.writeLoop()

@@ -29,6 +29,7 @@ const (
 	CodeTooManyTargets Code = 202 // EMIT lists too many rooms or exceptions
 	CodeInvalidEvent   Code = 203 // event name too long or not UTF-8
 	CodeQoSUnsupported Code = 204 // QoS level this server does not provide
+	CodeTooLarge       Code = 205 // the MESSAGE an EMIT would make exceeds max_frame
 
 	// Server conditions: the session ends.
 	CodeServerFull       Code = 300 // session limit reached
@@ -53,6 +54,7 @@ var codeText = map[Code]string{
 	CodeTooManyTargets:     "too many target rooms",
 	CodeInvalidEvent:       "invalid event name",
 	CodeQoSUnsupported:     "QoS level not supported",
+	CodeTooLarge:           "message too large",
 	CodeServerFull:         "server full",
 	CodeShuttingDown:       "server shutting down",
 	CodeIdleTimeout:        "idle timeout",

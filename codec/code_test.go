@@ -29,6 +29,7 @@ var codeTable = []struct {
 	{codec.CodeTooManyTargets, 202, false, "too many target rooms"},
 	{codec.CodeInvalidEvent, 203, false, "invalid event name"},
 	{codec.CodeQoSUnsupported, 204, false, "QoS level not supported"},
+	{codec.CodeTooLarge, 205, false, "message too large"},
 	{codec.CodeServerFull, 300, true, "server full"},
 	{codec.CodeShuttingDown, 301, true, "server shutting down"},
 	{codec.CodeIdleTimeout, 302, true, "idle timeout"},
@@ -56,7 +57,7 @@ func TestCodes(t *testing.T) {
 			}
 		})
 	}
-	for _, c := range []codec.Code{1, 99, 107, 199, 205, 299, 306, 65535} {
+	for _, c := range []codec.Code{1, 99, 107, 199, 206, 299, 306, 65535} {
 		if c.Known() {
 			t.Errorf("Code(%d).Known() = true, want false", c)
 		}

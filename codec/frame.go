@@ -73,6 +73,9 @@ func NewFrameReader(r io.Reader, max int) *FrameReader {
 	return &FrameReader{r: r, max: max, buf: make([]byte, 4096)}
 }
 
+// SetMax changes the packet size limit for the frames read from now on.
+func (fr *FrameReader) SetMax(max int) { fr.max = max }
+
 // ReadFrame returns the next frame's packet. The slice is valid until the
 // next call. At the end of the stream it returns io.EOF, or
 // io.ErrUnexpectedEOF if the stream ends inside a frame.

@@ -116,6 +116,10 @@ func (b *Broker) emit(w *Worker, s *Session, p codec.Packet) Verdict {
 	}
 
 	w.msg = codec.Message{Rooms: e.Rooms, From: s.nameBytes, Event: e.Event, Data: e.Data}
+	if codec.PacketLen(&w.msg) > b.cfg.MaxFrame {
+		// The server never sends a frame over the max_frame it announced.
+		return b.refuse(w, s, p.ID, codec.CodeTooLarge)
+	}
 	frame := w.Out.Frame(codec.Header{Type: codec.TypeMessage, ID: b.nextMsgID()}, &w.msg)
 	except := append(w.except[:0], e.Except...)
 	if !e.Echo {

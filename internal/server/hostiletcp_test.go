@@ -119,16 +119,24 @@ func TestTCPHostileInput(t *testing.T) {
 // TestTCPMaxFrame checks the frame limits' boundaries: a HELLO of exactly
 // 1024 bytes and then a packet of exactly MaxFrame bytes are accepted, one
 // byte more is refused with ERROR 103 as soon as its length prefix is in.
+// The server sends nothing over MaxFrame either: an EMIT within the limit
+// whose MESSAGE would not be is refused with ERROR 205 and the session
+// goes on.
 func TestTCPMaxFrame(t *testing.T) {
 	t.Parallel()
 	const maxFrame = 4096
 	srv := testutil.Start(t, func(c *server.Config) { c.TCP.MaxFrame = maxFrame })
-	// emitOf returns an echoed EMIT to room r whose packet is size bytes.
-	emitOf := func(size int) []byte {
+	// emitOf returns an echoed EMIT to room r whose own packet is size
+	// bytes, or (message true) whose MESSAGE will be size bytes.
+	emitOf := func(size int, message bool) []byte {
 		for n := size; n > 0; n-- {
 			data := append([]byte{0xc5, byte(n >> 8), byte(n)}, make([]byte, n)...) // bin16
 			e := &codec.Emit{Rooms: [][]byte{[]byte("r")}, Data: data, Echo: true}
-			if codec.PacketLen(e) == size {
+			got := codec.PacketLen(e)
+			if message {
+				got = codec.PacketLen(&codec.Message{Rooms: e.Rooms, From: make([]byte, 17), Data: data})
+			}
+			if got == size {
 				return testutil.Frame(codec.Header{Type: codec.TypeEmit, ID: 9}, e)
 			}
 		}
@@ -136,12 +144,15 @@ func TestTCPMaxFrame(t *testing.T) {
 		return nil
 	}
 	tests := []struct {
-		name string
-		size int
-		code codec.Code // 0: accepted
+		name    string
+		frame   []byte
+		code    codec.Code // 0: delivered
+		prefix  bool       // send only the length prefix: refused at once
+		closing bool
 	}{
-		{name: "exactly MaxFrame", size: maxFrame},
-		{name: "MaxFrame plus one", size: maxFrame + 1, code: codec.CodeFrameTooLarge},
+		{name: "MESSAGE of exactly MaxFrame", frame: emitOf(maxFrame, true)},
+		{name: "EMIT of exactly MaxFrame", frame: emitOf(maxFrame, false), code: codec.CodeTooLarge},
+		{name: "MaxFrame plus one", frame: emitOf(maxFrame+1, false), code: codec.CodeFrameTooLarge, prefix: true, closing: true},
 	}
 	t.Run("HELLO of exactly 1024 bytes", func(t *testing.T) {
 		hello := &codec.Hello{}
@@ -157,15 +168,23 @@ func TestTCPMaxFrame(t *testing.T) {
 			c := testutil.DialTCP(t, srv)
 			c.Hello(0)
 			c.Join(1, "r")
-			frame := emitOf(tt.size)
-			if tt.code != 0 {
-				c.Write(frame[:codec.LenPrefixLen]) // the prefix alone
+			switch {
+			case tt.prefix:
+				c.Write(tt.frame[:codec.LenPrefixLen])
 				c.ExpectError(0, tt.code)
+			case tt.code != 0:
+				c.Write(tt.frame)
+				c.ExpectError(9, tt.code)
+			default:
+				c.Write(tt.frame)
+				if p := c.ExpectType(codec.TypeMessage); codec.PacketLen(nil)+len(p.Body) != maxFrame {
+					t.Errorf("MESSAGE of %d bytes, want %d", codec.PacketLen(nil)+len(p.Body), maxFrame)
+				}
+			}
+			if tt.closing {
 				c.ExpectEOF()
 				return
 			}
-			c.Write(frame)
-			c.ExpectType(codec.TypeMessage)
 			c.Ping(2)
 		})
 	}

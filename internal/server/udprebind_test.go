@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/packetd/packetd/client"
 	"github.com/packetd/packetd/codec"
@@ -33,6 +34,9 @@ func TestUDPRebinding(t *testing.T) {
 	expectMessage := func(u *testutil.UDPConn, event string) {
 		t.Helper()
 		p := u.MustNext()
+		for p.Type == codec.TypePing && p.ID == 0 {
+			p = u.MustNext() // the path challenge, sent again after a second
+		}
 		var m codec.Message
 		if p.Type == codec.TypeMessage {
 			testutil.Decode(t, p, &m)
@@ -105,6 +109,51 @@ func TestUDPRebinding(t *testing.T) {
 	old.Expect(codec.TypePong, 13)
 	if got := srv.Stats.PathChallenges.Load(); got != 2 {
 		t.Errorf("Stats.PathChallenges after moving back: got %d, want 2", got)
+	}
+}
+
+// TestUDPChallengeResent loses the server's path-validation PING: the
+// server sends it again, with the same token, and the PONG to the second
+// copy validates the new address.
+func TestUDPChallengeResent(t *testing.T) {
+	t.Parallel()
+	srv := testutil.Start(t, nil)
+	old := testutil.ListenUDP(t, srv)
+	old.Hello(1, 0, codec.MinHelloDatagram)
+	old.Join(2, "r")
+
+	moved := testutil.ListenUDP(t, srv)
+	moved.SID = old.SID
+	// A PING padded with a token earns the budget (3x) for two challenges.
+	moved.Request(codec.Header{Type: codec.TypePing, ID: 3}, &codec.Ping{Token: make([]byte, 32)})
+	var first, second codec.Ping
+	testutil.Decode(t, moved.Expect(codec.TypePing, 0), &first) // "lost": not answered
+	first.Token = bytes.Clone(first.Token)
+	moved.Expect(codec.TypePong, 3)
+	start := time.Now()
+	testutil.Decode(t, moved.Expect(codec.TypePing, 0), &second)
+	if el := time.Since(start); el < 500*time.Millisecond {
+		t.Errorf("challenge resent after %v, want about a second", el)
+	}
+	if !bytes.Equal(first.Token, second.Token) {
+		t.Errorf("resent challenge token %x, want the first one %x", second.Token, first.Token)
+	}
+	moved.Request(codec.Header{Type: codec.TypePong}, &second)
+	moved.Ping(4)
+
+	pub := testutil.Dial(t, srv.TCPURL(), nil)
+	testutil.Emit(t, pub, client.Emit{Rooms: []string{"r"}, Data: strings.Repeat("x", 600)})
+	for {
+		p, _, err := moved.Next(2 * time.Second)
+		if err != nil {
+			t.Fatalf("no MESSAGE: %v; stats %v", err, srv.Stats.Snapshot())
+		}
+		if p.Type == codec.TypeMessage {
+			break
+		}
+		if p.Type != codec.TypePing {
+			t.Fatalf("got %v, want the 600-byte MESSAGE", p.Type)
+		}
 	}
 }
 

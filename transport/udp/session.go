@@ -39,7 +39,8 @@ type path struct {
 	// token, when set, is the PING token whose echo validates the path (a
 	// path reached by rebinding); a fresh session's first path is validated
 	// by any datagram carrying its id.
-	token []byte
+	token      []byte
+	challenged atomic.Int64 // unix nanoseconds of the last PING with token
 }
 
 var _ broker.Peer = (*session)(nil)
@@ -222,11 +223,17 @@ func (ss *session) rebind(l *loop, ap netip.AddrPort, n int) *path {
 	_, _ = rand.Read(p.token)
 	ss.path.Store(p)
 	ss.srv.stats.PathChallenges.Add(1)
-	l.w.Reply(ss, codec.Header{Type: codec.TypePing}, &codec.Ping{Token: p.token})
+	ss.challenge(l.w, p, time.Now())
 	return p
 }
 
 // unpend takes ss out of the count of sessions awaiting validation.
+// challenge sends the PING whose echo validates path p.
+func (ss *session) challenge(w *broker.Worker, p *path, now time.Time) {
+	p.challenged.Store(now.UnixNano())
+	w.Reply(ss, codec.Header{Type: codec.TypePing}, &codec.Ping{Token: p.token})
+}
+
 func (s *Server) unpend(ss *session) {
 	s.hellosMu.Lock()
 	if ss.pending {
@@ -281,6 +288,9 @@ func (s *Server) sweep(now time.Time) {
 			s.stats.IdleTimeouts.Add(1)
 			s.timer.Error(ss, 0, codec.CodeIdleTimeout)
 			s.end(ss)
+		case p.token != nil && !p.validated.Load() && now.Sub(time.Unix(0, p.challenged.Load())) >= time.Second:
+			// The PING or its PONG was lost: ask again (within the budget).
+			ss.challenge(s.timer, p, now)
 		}
 	}
 	s.timer.Out.Flush()
