@@ -17,27 +17,55 @@ type Body interface {
 	check(t Type) error
 }
 
-// Hello is the body of HELLO: keys "keepalive", "pad".
+// Hello is the body of HELLO: keys "keepalive", "client_id", "clean",
+// "expiry", "inflight", "pad".
 type Hello struct {
 	// KeepAlive is the interval, in seconds, at which the client promises
 	// to send something (a PING if nothing else). 0 asks for the server's
 	// default.
 	KeepAlive uint32
+	// ClientID names a session that outlives connections: a HELLO with the
+	// same ClientID takes the session over (any other connection holding
+	// it is closed) and, unless Clean, resumes it. 1 to MaxClientID bytes
+	// of UTF-8; empty for an anonymous session.
+	ClientID []byte
+	// Persist (key "clean" = false) asks to resume the ClientID's session
+	// if the server has it, and to keep it after this connection ends, for
+	// Expiry. Without it ("clean" absent or true) any stored session of
+	// that ClientID is discarded and the new one ends with the connection.
+	Persist bool
+	// Expiry is how long, in seconds, the server keeps a persistent
+	// session after its connection ends; 0 asks for the server's default.
+	Expiry uint32
+	// Inflight is how many QoS 1 MESSAGEs the client accepts unacknowledged
+	// at once; 0 asks for the server's default.
+	Inflight uint32
 	// Pad is the size of a zero-filled bin sent under "pad" to bring a UDP
 	// HELLO up to MinHelloDatagram bytes. Its content is ignored.
 	Pad int
 }
 
+// MaxClientID is the longest client id, in bytes.
+const MaxClientID = 128
+
+func (v *Hello) fields() (n, fields int) {
+	add := func(present bool, size int) {
+		if present {
+			n += size
+			fields++
+		}
+	}
+	add(v.KeepAlive != 0, keySize("keepalive")+uintSize(uint64(v.KeepAlive)))
+	add(len(v.ClientID) > 0, keySize("client_id")+strSize(len(v.ClientID)))
+	add(v.Persist, keySize("clean")+1)
+	add(v.Expiry != 0, keySize("expiry")+uintSize(uint64(v.Expiry)))
+	add(v.Inflight != 0, keySize("inflight")+uintSize(uint64(v.Inflight)))
+	add(v.Pad > 0, keySize("pad")+binSize(v.Pad))
+	return n, fields
+}
+
 func (v *Hello) Len() int {
-	n, fields := 0, 0
-	if v.KeepAlive != 0 {
-		n += keySize("keepalive") + uintSize(uint64(v.KeepAlive))
-		fields++
-	}
-	if v.Pad > 0 {
-		n += keySize("pad") + binSize(v.Pad)
-		fields++
-	}
+	n, fields := v.fields()
 	if fields == 0 {
 		return 0
 	}
@@ -45,13 +73,7 @@ func (v *Hello) Len() int {
 }
 
 func (v *Hello) Append(b []byte) []byte {
-	fields := 0
-	if v.KeepAlive != 0 {
-		fields++
-	}
-	if v.Pad > 0 {
-		fields++
-	}
+	_, fields := v.fields()
 	if fields == 0 {
 		return b
 	}
@@ -59,20 +81,47 @@ func (v *Hello) Append(b []byte) []byte {
 	if v.KeepAlive != 0 {
 		b = appendUint(appendKey(b, "keepalive"), uint64(v.KeepAlive))
 	}
+	if len(v.ClientID) > 0 {
+		b = appendStr(appendKey(b, "client_id"), v.ClientID)
+	}
+	if v.Persist {
+		b = appendBool(appendKey(b, "clean"), false)
+	}
+	if v.Expiry != 0 {
+		b = appendUint(appendKey(b, "expiry"), uint64(v.Expiry))
+	}
+	if v.Inflight != 0 {
+		b = appendUint(appendKey(b, "inflight"), uint64(v.Inflight))
+	}
 	if v.Pad > 0 {
 		b = appendZeroBin(appendKey(b, "pad"), v.Pad)
 	}
 	return b
 }
 
-func (v *Hello) reset() { *v = Hello{} }
+func (v *Hello) reset() { *v = Hello{ClientID: v.ClientID[:0]} }
 
 func (v *Hello) decodeField(d *Decoder, key []byte) (err error) {
+	var u uint64
 	switch string(key) {
 	case "keepalive":
-		var ka uint64
-		ka, err = d.uint(math.MaxUint32)
-		v.KeepAlive = uint32(ka)
+		u, err = d.uint(math.MaxUint32)
+		v.KeepAlive = uint32(u)
+	case "client_id":
+		v.ClientID, err = d.str()
+		if err == nil && len(v.ClientID) > MaxClientID {
+			err = ErrTooLong
+		}
+	case "clean":
+		var clean bool
+		clean, err = d.bool()
+		v.Persist = !clean
+	case "expiry":
+		u, err = d.uint(math.MaxUint32)
+		v.Expiry = uint32(u)
+	case "inflight":
+		u, err = d.uint(math.MaxUint32)
+		v.Inflight = uint32(u)
 	case "pad":
 		var pad []byte
 		pad, err = d.bin()
@@ -83,14 +132,21 @@ func (v *Hello) decodeField(d *Decoder, key []byte) (err error) {
 	return err
 }
 
-func (v *Hello) check(Type) error { return nil }
+func (v *Hello) check(Type) error {
+	if v.Persist && len(v.ClientID) == 0 {
+		return &BodyError{Type: TypeHello, Field: "client_id", Err: ErrMissingField}
+	}
+	return nil
+}
 
 // Welcome is the body of WELCOME: keys "sid", "keepalive", "max_frame",
-// "max_datagram", "max_rooms", "server".
+// "max_datagram", "max_rooms", "server", "resumed", "missed", "expiry",
+// "inflight".
 type Welcome struct {
 	// SessionID is the session's id in text form, "$" and 16 lowercase hex
 	// digits. It is also the name of the session's own room. Over UDP the
-	// client prefixes every datagram with the same 64 bits in binary.
+	// client prefixes every datagram with the same 64 bits in binary. A
+	// resumed session keeps its id.
 	SessionID []byte
 	// KeepAlive is the interval in seconds the server holds the client to;
 	// the server ends a session silent for 1.5 times this long.
@@ -99,13 +155,37 @@ type Welcome struct {
 	MaxDatagram uint32 // largest UDP datagram the server accepts, in bytes
 	MaxRooms    uint32 // rooms a session may join, its own room not counted
 	Server      []byte // server software and version, informational
+	// Resumed reports that the client's persistent session was resumed:
+	// its rooms, and its undelivered QoS 1 messages, which follow.
+	Resumed bool
+	// Missed counts the QoS 1 messages the session lost to its queue's
+	// limits since the client was last told.
+	Missed uint64
+	// Expiry is how long, in seconds, the server keeps the session after
+	// the connection ends; 0 for a session that ends with it.
+	Expiry uint32
+	// Inflight is how many QoS 1 MESSAGEs the server sends before waiting
+	// for ACKs.
+	Inflight uint32
 }
 
-func (v *Welcome) Len() int {
-	n, fields := keySize("sid")+strSize(len(v.SessionID)), 1
+func (v *Welcome) uints() [7]uintField {
+	return [7]uintField{
+		{"keepalive", uint64(v.KeepAlive)},
+		{"max_frame", uint64(v.MaxFrame)},
+		{"max_datagram", uint64(v.MaxDatagram)},
+		{"max_rooms", uint64(v.MaxRooms)},
+		{"missed", v.Missed},
+		{"expiry", uint64(v.Expiry)},
+		{"inflight", uint64(v.Inflight)},
+	}
+}
+
+func (v *Welcome) fields() (n, fields int) {
+	n, fields = keySize("sid")+strSize(len(v.SessionID)), 1
 	for _, f := range v.uints() {
 		if f.v != 0 {
-			n += keySize(f.k) + uintSize(uint64(f.v))
+			n += keySize(f.k) + uintSize(f.v)
 			fields++
 		}
 	}
@@ -113,44 +193,41 @@ func (v *Welcome) Len() int {
 		n += keySize("server") + strSize(len(v.Server))
 		fields++
 	}
+	if v.Resumed {
+		n += keySize("resumed") + 1
+		fields++
+	}
+	return n, fields
+}
+
+func (v *Welcome) Len() int {
+	n, fields := v.fields()
 	return containerLenSize(fields) + n
 }
 
 func (v *Welcome) Append(b []byte) []byte {
-	fields := 1
-	for _, f := range v.uints() {
-		if f.v != 0 {
-			fields++
-		}
-	}
-	if len(v.Server) > 0 {
-		fields++
-	}
+	_, fields := v.fields()
 	b = appendMapLen(b, fields)
 	b = appendStr(appendKey(b, "sid"), v.SessionID)
-	for _, f := range v.uints() {
-		if f.v != 0 {
-			b = appendUint(appendKey(b, f.k), uint64(f.v))
+	for i, f := range v.uints() {
+		if i == 4 { // keep "server" after the limits, as in version 1's first WELCOMEs
+			if len(v.Server) > 0 {
+				b = appendStr(appendKey(b, "server"), v.Server)
+			}
+			if v.Resumed {
+				b = appendBool(appendKey(b, "resumed"), true)
+			}
 		}
-	}
-	if len(v.Server) > 0 {
-		b = appendStr(appendKey(b, "server"), v.Server)
+		if f.v != 0 {
+			b = appendUint(appendKey(b, f.k), f.v)
+		}
 	}
 	return b
 }
 
 type uintField struct {
 	k string
-	v uint32
-}
-
-func (v *Welcome) uints() [4]uintField {
-	return [4]uintField{
-		{"keepalive", v.KeepAlive},
-		{"max_frame", v.MaxFrame},
-		{"max_datagram", v.MaxDatagram},
-		{"max_rooms", v.MaxRooms},
-	}
+	v uint64
 }
 
 func (v *Welcome) reset() { *v = Welcome{} }
@@ -164,6 +241,12 @@ func (v *Welcome) decodeField(d *Decoder, key []byte) (err error) {
 	case "server":
 		v.Server, err = d.str()
 		return err
+	case "resumed":
+		v.Resumed, err = d.bool()
+		return err
+	case "missed":
+		v.Missed, err = d.uint(math.MaxUint64)
+		return err
 	case "keepalive":
 		dst = &v.KeepAlive
 	case "max_frame":
@@ -172,6 +255,10 @@ func (v *Welcome) decodeField(d *Decoder, key []byte) (err error) {
 		dst = &v.MaxDatagram
 	case "max_rooms":
 		dst = &v.MaxRooms
+	case "expiry":
+		dst = &v.Expiry
+	case "inflight":
+		dst = &v.Inflight
 	default:
 		return d.skip(2)
 	}

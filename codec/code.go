@@ -38,6 +38,7 @@ const (
 	CodeSlowConsumer     Code = 303 // the client did not read fast enough
 	CodeHandshakeTimeout Code = 304 // no HELLO in time
 	CodeUnknownSession   Code = 305 // UDP session id unknown or expired: send HELLO again
+	CodeTakenOver        Code = 306 // another connection took the session over (same client id)
 )
 
 var codeText = map[Code]string{
@@ -61,6 +62,7 @@ var codeText = map[Code]string{
 	CodeSlowConsumer:       "slow consumer",
 	CodeHandshakeTimeout:   "handshake timeout",
 	CodeUnknownSession:     "unknown session",
+	CodeTakenOver:          "session taken over",
 }
 
 // Fatal reports whether an ERROR or BYE with this code ends the session.

@@ -36,6 +36,7 @@ var codeTable = []struct {
 	{codec.CodeSlowConsumer, 303, true, "slow consumer"},
 	{codec.CodeHandshakeTimeout, 304, true, "handshake timeout"},
 	{codec.CodeUnknownSession, 305, true, "unknown session"},
+	{codec.CodeTakenOver, 306, true, "session taken over"},
 }
 
 func TestCodes(t *testing.T) {
@@ -57,7 +58,7 @@ func TestCodes(t *testing.T) {
 			}
 		})
 	}
-	for _, c := range []codec.Code{1, 99, 107, 199, 206, 299, 306, 65535} {
+	for _, c := range []codec.Code{1, 99, 107, 199, 206, 299, 307, 65535} {
 		if c.Known() {
 			t.Errorf("Code(%d).Known() = true, want false", c)
 		}

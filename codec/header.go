@@ -23,13 +23,13 @@ const HeaderLen = 8
 type Type uint8
 
 const (
-	TypeHello   Type = 0x01 // c→s  {keepalive, pad}; opens a session
-	TypeWelcome Type = 0x02 // s→c  {sid, keepalive, max_frame, max_datagram, max_rooms, server}
+	TypeHello   Type = 0x01 // c→s  {keepalive, client_id, clean, expiry, inflight, pad}; opens or resumes a session
+	TypeWelcome Type = 0x02 // s→c  {sid, keepalive, max_frame, max_datagram, max_rooms, server, resumed, missed, expiry, inflight}
 	TypeJoin    Type = 0x03 // c→s  {rooms}; answered by ACK or ERROR with the same id
 	TypeLeave   Type = 0x04 // c→s  {rooms}; answered by ACK or ERROR with the same id
 	TypeEmit    Type = 0x05 // c→s  {rooms, except, event, data, echo}
 	TypeMessage Type = 0x06 // s→c  {rooms, from, event, data}; id is the server's message id
-	TypeAck     Type = 0x07 // both empty; acknowledges the packet with the same id
+	TypeAck     Type = 0x07 // both empty; acknowledges a QoS 1 EMIT (s→c) or MESSAGE (c→s), or a JOIN/LEAVE, by id
 	TypePing    Type = 0x08 // both {token}; the peer answers PONG with the same body
 	TypePong    Type = 0x09 // both {token}, echoed from the PING
 	TypeError   Type = 0x0A // s→c  {code, msg}; id names the failed request, or 0
