@@ -30,6 +30,13 @@ type Adapter interface {
 	// forgets it. It does nothing if id is unknown.
 	Remove(id string)
 
+	// Rebind replaces the registered member with m's id by m, in every room
+	// it is in, without any event: the same session, reached another way
+	// (a new connection, or none while it is offline). Broadcasts that
+	// start after Rebind returns reach m. It returns ErrUnknownMember if
+	// the id is not registered.
+	Rebind(m Member) error
+
 	// Broadcast hands msg to the Sink for every member of the union of
 	// opts.Rooms (every member if empty) that is in none of opts.Except,
 	// each recipient once, and returns the number of recipients.
@@ -229,6 +236,34 @@ func (l *Local) Remove(id string) {
 		sh.snap.Store(nil)
 	}
 	sh.mu.Unlock()
+}
+
+// Rebind replaces the member registered under m.ID() by m in every room it
+// is in, emitting no event. It returns ErrUnknownMember if the id is not
+// registered. It is safe for concurrent use.
+func (l *Local) Rebind(m Member) error {
+	st, err := l.lockMember(m.ID())
+	if err != nil {
+		return err
+	}
+	defer st.mu.Unlock()
+	for _, name := range st.rooms {
+		sh := l.roomShard(name)
+		sh.mu.Lock()
+		if r := sh.rooms[name]; r != nil {
+			if _, ok := r.members[st.id]; ok {
+				r.members[st.id] = m
+				r.snap.Store(nil)
+			}
+		}
+		sh.mu.Unlock()
+	}
+	sh := l.memberShard(st.id)
+	sh.mu.Lock()
+	st.m = m
+	sh.snap.Store(nil)
+	sh.mu.Unlock()
+	return nil
 }
 
 // RoomsOf returns the rooms of the member id in join order, its own room

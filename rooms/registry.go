@@ -21,7 +21,7 @@ type memberShard struct {
 
 // memberState is a registered member.
 type memberState struct {
-	m  Member
+	m  Member // replaced by Rebind under both mu and the member shard's lock
 	id string // m.ID(), read once
 
 	mu      sync.Mutex // orders the member's own changes; guards the fields below
