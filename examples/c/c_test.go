@@ -42,21 +42,13 @@ func TestCClient(t *testing.T) {
 	var cfg server.Config
 	cfg.TCP.Addr = "127.0.0.1:0"
 	cfg.UDP.Addr = "127.0.0.1:0"
-	srv, err := server.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	}()
-	env := &env{bin: bin, srv: srv}
+	env := &env{bin: bin, srv: startServer(t, cfg)}
+	// A TCP server with a small max_frame, for ERROR 205 (section 5.1).
+	var small server.Config
+	small.TCP.Addr = "127.0.0.1:0"
+	small.TCP.MaxFrame = smallMaxFrame
+	small.DisableUDP = true
+	env.small = startServer(t, small)
 
 	t.Run("selftest", func(t *testing.T) {
 		p := env.start(t, "selftest")
@@ -114,9 +106,36 @@ func TestCClient(t *testing.T) {
 	})
 }
 
+// smallMaxFrame is the max_frame of env.small: the WELCOME (103 bytes)
+// fits, and so does the C client's EMIT of exactly this size, whose MESSAGE
+// would not.
+const smallMaxFrame = 256
+
 type env struct {
-	bin string
-	srv *server.Server
+	bin   string
+	srv   *server.Server
+	small *server.Server
+}
+
+// startServer starts an in-process packetd that stops when the test and
+// all its subtests are done.
+func startServer(t *testing.T, cfg server.Config) *server.Server {
+	t.Helper()
+	srv, err := server.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
+	return srv
 }
 
 var sidRE = regexp.MustCompile(`^\$[0-9a-f]{16}$`)
@@ -214,6 +233,10 @@ func (e *env) demo(t *testing.T, transport, scenario, room string) {
 	p.expect("bye")
 	if transport == "tcp" {
 		p.expect("closed") // section 5.2: the server closes after a BYE
+	} else {
+		// section 4.9: the BYE went twice; the first ended the session, so
+		// the second got ERROR 305, which the C client ignored
+		p.expect("ignored error code=305 open=0 close_type=0")
 	}
 	p.exit()
 }
@@ -223,32 +246,39 @@ type badFrame struct {
 	hello bool // the C client opens the session first
 	code  int  // the ERROR expected; 0: none, the packet is ignored
 	fatal bool
+	small bool // against env.small (max_frame smallMaxFrame)
 }
 
-// Sections 2.4, 3, 4.6, 5.1, 5.2, 9.
+// Sections 2.1, 2.4, 3, 4.6, 5.1, 5.2, 9.
 var badFrames = []badFrame{
-	{"badversion", true, 101, true},
-	{"badtype", true, 102, true},
-	{"typezero", true, 102, true},
-	{"badflags", true, 106, true},
-	{"qos2", true, 106, true},
-	{"badreserved", true, 106, true},
-	{"short", true, 100, true},
-	{"toolarge", false, 103, true},
-	{"nohello", false, 105, true},
-	{"secondhello", true, 105, true},
-	{"clientwelcome", true, 105, true},
-	{"badbody", true, 104, true},
-	{"trailing", true, 104, true},
-	{"emptyjoin", true, 104, true},
-	{"qosjoin", true, 106, true},
-	{"emitqos", true, 204, false},
-	{"dollarjoin", true, 200, false},
-	{"clientack", true, 0, false},
+	{"badversion", true, 101, true, false},
+	{"badtype", true, 102, true, false},
+	{"typezero", true, 102, true, false},
+	{"badflags", true, 106, true, false},
+	{"qos2", true, 106, true, false},
+	{"badreserved", true, 106, true, false},
+	{"short", true, 100, true, false},
+	{"toolarge", false, 103, true, false},
+	{"nohello", false, 105, true, false},
+	{"secondhello", true, 105, true, false},
+	{"clientwelcome", true, 105, true, false},
+	{"badbody", true, 104, true, false},
+	{"trailing", true, 104, true, false},
+	{"emptyjoin", true, 104, true, false},
+	{"qosjoin", true, 106, true, false},
+	{"emitqos", true, 204, false, false},
+	{"dollarjoin", true, 200, false, false},
+	{"clientack", true, 0, false, false},
+	// an EMIT of max_frame bytes: its MESSAGE would be 23 bytes larger
+	{"emitbig", true, 205, false, true},
 }
 
 func (e *env) bad(t *testing.T, tc badFrame) {
-	host, port := hostPort(t, e.srv.TCPAddr())
+	srv := e.srv
+	if tc.small {
+		srv = e.small
+	}
+	host, port := hostPort(t, srv.TCPAddr())
 	p := e.start(t, "tcp", host, port, "r", "bad-"+tc.name)
 	if tc.hello {
 		p.expect("welcome sid=")

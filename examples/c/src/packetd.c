@@ -289,7 +289,8 @@ size_t pd_header(uint8_t *p, uint8_t type, uint8_t flags, uint32_t id)
 	return PD_HDR_LEN;
 }
 
-/* Section 2.4, in order. */
+/* Section 2.4, step 2: the header checks, in the server's order (any order
+ * would do for a client). */
 static int parse_header(const uint8_t *p, size_t n, pd_packet *pk)
 {
 	if (n < PD_HDR_LEN) return -1;                  /* 100 */
@@ -340,7 +341,7 @@ static size_t tx_limit(const pd_client *c)
 		if (c->max_datagram && c->max_datagram - 8 < lim)
 			lim = c->max_datagram - 8;
 	} else if (!c->open) {
-		if (lim > 1024) lim = 1024;   /* the server's limit before WELCOME */
+		if (lim > 1024) lim = 1024;   /* the limit until the HELLO (10.3) */
 	} else if (c->max_frame && c->max_frame < lim) {
 		lim = c->max_frame;
 	}
@@ -360,7 +361,8 @@ static int tx_send(pd_client *c, size_t len)
 	}
 	if (c->io->send(c->io->ctx, c->tx, prefix_len(c) + len) != 0)
 		return PD_EIO;
-	c->last_tx_ms = c->io->now_ms(c->io->ctx);
+	c->last_tx_ms = c->io->now_ms(c->io->ctx);   /* any packet counts (7) */
+	if (c->open) c->validate = 0;   /* this datagram validates us (6.4) */
 	return PD_OK;
 }
 
@@ -436,6 +438,14 @@ static uint32_t elapsed(pd_client *c, uint32_t since)
 	return c->io->now_ms(c->io->ctx) - since;   /* wraps correctly */
 }
 
+/* TCP: the server broke the protocol; the caller closes the connection. */
+static int broken(pd_client *c)
+{
+	c->open = 0;
+	c->nonce = 0;
+	return PD_EPROTO;
+}
+
 int pd_recv(pd_client *c, pd_packet *pk, uint32_t timeout_ms)
 {
 	uint32_t start = c->io->now_ms(c->io->ctx);
@@ -447,9 +457,13 @@ int pd_recv(pd_client *c, pd_packet *pk, uint32_t timeout_ms)
 			n = c->io->recv(c->io->ctx, c->rx, PD_RX_CAP, left);
 			if (n == 0) return PD_TIMEOUT;
 			if (n < 0) return PD_CLOSED;
-			if (parse_header(c->rx, (size_t)n, pk) == 0)
+			/* a datagram that fills the buffer may have been cut
+			 * short by the socket: drop it (section 12), like one
+			 * whose header fails (section 2.4) */
+			if ((size_t)n < PD_RX_CAP &&
+			    parse_header(c->rx, (size_t)n, pk) == 0)
 				return PD_OK;
-			continue;   /* drop a bad datagram */
+			continue;
 		}
 		/* TCP: drop the frame returned last time, then an oversized
 		 * frame's bytes, then look for one whole frame (section 5.1) */
@@ -466,8 +480,8 @@ int pd_recv(pd_client *c, pd_packet *pk, uint32_t timeout_ms)
 		}
 		if (!c->rx_discard && c->rx_len >= 4) {
 			uint32_t len = get32(c->rx);
-			if (len < PD_HDR_LEN) return PD_EPROTO;
-			if (len > PD_RX_CAP - 4) {    /* too big for us: skip it */
+			if (len < PD_HDR_LEN) return broken(c);
+			if (len > PD_RX_CAP - 4) {    /* too big for us: skip it (12) */
 				c->rx_used = 4;
 				c->rx_discard = len;
 				continue;
@@ -475,7 +489,7 @@ int pd_recv(pd_client *c, pd_packet *pk, uint32_t timeout_ms)
 			if (c->rx_len >= 4 + (size_t)len) {
 				c->rx_used = 4 + (size_t)len;
 				if (parse_header(c->rx + 4, len, pk) != 0)
-					return PD_EPROTO;  /* checklist: close */
+					return broken(c);  /* section 12: close */
 				return PD_OK;
 			}
 		}
@@ -498,7 +512,7 @@ static int hexval(uint8_t ch)
 {
 	if (ch >= '0' && ch <= '9') return ch - '0';
 	if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
-	return -1;   /* section 4.2: lowercase only */
+	return -1;   /* sections 4.2 and 6.3: lowercase only */
 }
 
 static int parse_welcome(pd_client *c, const pd_packet *pk)
@@ -529,6 +543,9 @@ static int parse_welcome(pd_client *c, const pd_packet *pk)
 	}
 	if (getbe(bin, 8) == 0) return -1;          /* section 6.3: never 0 */
 	if (md && md < PD_HDR_LEN + 8) return -1;
+	/* "The server always sends it" (4.2); should one not, keep what we
+	 * asked for, or the default 60 s (section 7) */
+	if (!ka) ka = c->keepalive ? c->keepalive : PD_KEEPALIVE_DEFAULT;
 	copy_str(c->sid, sizeof c->sid, sid, 17);
 	memcpy(c->sid_bin, bin, 8);
 	c->keepalive = ka; c->max_frame = mf; c->max_datagram = md; c->max_rooms = mr;
@@ -613,6 +630,7 @@ static int parse_message(const pd_packet *pk, pd_message *m)
 static int end_session(pd_client *c, uint8_t type, uint32_t code, uint32_t id)
 {
 	c->open = 0;
+	c->nonce = 0;
 	c->close_type = type;
 	c->close_code = code;
 	c->err_id = id;
@@ -620,10 +638,10 @@ static int end_session(pd_client *c, uint8_t type, uint32_t code, uint32_t id)
 }
 
 /* A server body we cannot parse: over TCP the stream is suspect, close;
- * over UDP drop the datagram (as the server does, section 6.7). */
+ * over UDP drop the datagram (section 12; the server does the same, 6.7). */
 static int bad_body(pd_client *c)
 {
-	return c->udp ? PD_OK : PD_EPROTO;
+	return c->udp ? PD_OK : broken(c);
 }
 
 static int handle(pd_client *c, const pd_packet *pk)
@@ -633,16 +651,21 @@ static int handle(pd_client *c, const pd_packet *pk)
 	pd_message m;
 	switch (pk->type) {
 	case PD_WELCOME:
-		/* only the answer to our HELLO (section 6.2); repeats ignored */
-		if (c->open || pk->id != c->nonce) {
+		/* section 6.2: only the WELCOME to our current nonce, and only
+		 * while pd_hello() waits for it; once the session is open every
+		 * WELCOME (a duplicate, the answer to a resent HELLO) is ignored */
+		if (c->open || !c->nonce || pk->id != c->nonce) {
 			c->stray_welcomes++;
 			return PD_OK;
 		}
 		if (parse_welcome(c, pk)) return bad_body(c);
 		c->open = 1;
+		c->nonce = 0;
+		c->validate = c->udp;
 		return PD_OK;
 	case PD_PING:
-		/* answer at once: same id, body copied byte for byte (4.7) */
+		/* a valid PING: answer at once, same id, body copied byte for
+		 * byte; an invalid one gets no PONG (4.7) */
 		if (parse_token(pk, &tok, &tn)) return bad_body(c);
 		{
 			size_t len = PD_HDR_LEN + pk->body_len;
@@ -653,9 +676,12 @@ static int handle(pd_client *c, const pd_packet *pk)
 			return tx_send(c, len);
 		}
 	case PD_PONG:
+		/* the answer to pd_ping()'s PING: its id and, if it set one,
+		 * its token (4.7); any other PONG answers no PING: ignored */
 		if (parse_token(pk, &tok, &tn)) return bad_body(c);
-		c->pong_id = pk->id;
-		c->pong_ok = tn == c->token_len && (tn == 0 || memcmp(tok, c->token, tn) == 0);
+		if (c->ping_id && pk->id == c->ping_id && (c->token_len == 0 ||
+		    (tn == c->token_len && memcmp(tok, c->token, tn) == 0)))
+			c->pong_id = pk->id;
 		return PD_OK;
 	case PD_ACK:
 		c->ans_id = pk->id;
@@ -663,9 +689,19 @@ static int handle(pd_client *c, const pd_packet *pk)
 		return PD_OK;
 	case PD_ERROR:
 		if (parse_code(c, pk, &code)) return bad_body(c);
-		if (code >= 200 && code <= 299) {   /* one request failed */
+		if (code >= 200 && code <= 299) {
+			/* one request failed (200-205, and any other code of
+			 * the range, section 9); the session goes on */
 			c->ans_id = pk->id;
 			c->ans_code = code;
+			return PD_OK;
+		}
+		if (c->udp && !c->open && (code == 305 || code == 302)) {
+			/* about a session that has ended (the ERROR 305 our
+			 * second BYE gets, 4.9; a late 302): no session is open,
+			 * and a HELLO behind session id 0 never gets them */
+			c->stale_errors++;
+			c->stale_code = code;
 			return PD_OK;
 		}
 		return end_session(c, PD_ERROR, code, pk->id);
@@ -686,10 +722,15 @@ int pd_service(pd_client *c, uint32_t timeout_ms)
 	pd_packet pk;
 	int rc;
 	uint32_t wait = timeout_ms;
-	if (c->open && c->keepalive) {
-		/* section 7: something every interval; we use half of it */
-		uint32_t every = c->keepalive * 500u, since = elapsed(c, c->last_tx_ms);
-		if (since >= every) {
+	if (c->open) {
+		/* section 7: a PING when we have sent nothing for half the
+		 * keepalive (a choice well under it, room for one lost PING);
+		 * section 6.4: at once, over UDP, if nothing went out since
+		 * WELCOME. It needs no PONG and is not resent. */
+		uint32_t ka = c->keepalive ? c->keepalive : PD_KEEPALIVE_DEFAULT;
+		uint32_t every = ka > 0xffffffffu / 500u ? 0xffffffffu : ka * 500u;
+		uint32_t since = elapsed(c, c->last_tx_ms);
+		if (c->validate || since >= every) {
 			if ((rc = send_ping(c, pd_new_id(c), NULL, 0)) != PD_OK) return rc;
 		} else if (every - since < wait) {
 			wait = every - since;
@@ -699,59 +740,90 @@ int pd_service(pd_client *c, uint32_t timeout_ms)
 	return rc == PD_OK ? handle(c, &pk) : rc;
 }
 
-/* Waits until *done becomes true, until the deadline, or until the
- * session ends. */
-static int wait_for(pd_client *c, const int *done, uint32_t start, uint32_t ms)
+/* ------------------------------------------------------------------ */
+/* requests: one retransmission schedule (section 6.6)                 */
+
+/* A request that waits for its answer: HELLO, JOIN, LEAVE, or a PING that
+ * checks the server is alive. Resending rebuilds it from these fields: the
+ * same id and byte for byte the same body (the tx buffer is shared with
+ * the PONGs pd_service sends meanwhile). */
+typedef struct {
+	uint8_t type;
+	uint32_t id;
+	const char *room;     /* JOIN, LEAVE */
+	uint32_t keepalive;   /* HELLO */
+} request;
+
+static int rq_send(pd_client *c, const request *rq)
 {
-	while (!*done) {
-		uint32_t el = elapsed(c, start);
-		int rc;
-		if (el >= ms) return PD_TIMEOUT;
-		rc = pd_service(c, ms - el);
-		if (rc != PD_OK && rc != PD_TIMEOUT) return rc;
+	switch (rq->type) {
+	case PD_HELLO: return send_hello(c, rq->keepalive);
+	case PD_PING: return send_ping(c, rq->id, c->token, c->token_len);
+	default: return send_rooms(c, rq->type, rq->id, rq->room);
 	}
-	return PD_OK;
 }
 
-/* ------------------------------------------------------------------ */
-/* requests                                                            */
+/* 1: answered, 0: not yet. Further answers to other copies are ignored:
+ * HELLO's by handle(), the others because the next request has a new id. */
+static int rq_done(const pd_client *c, const request *rq)
+{
+	switch (rq->type) {
+	case PD_HELLO: return c->open;
+	case PD_PING: return c->pong_id == rq->id;
+	default: return c->ans_id == rq->id;
+	}
+}
+
+/* Sends rq and waits for its answer. UDP: the next copy is due 1, 2, 4, 8 s
+ * after the one before (at 1, 3, 7 and 15 s), and after the 5th send we
+ * wait 16 s more and give up, 31 s after the first. TCP: one send and the
+ * same 31 s bound (section 6.6: "MAY bound its wait ... the same way"). */
+static int transact(pd_client *c, const request *rq)
+{
+	uint32_t start = c->io->now_ms(c->io->ctx);
+	uint32_t due = 0;                     /* next event, ms after start */
+	uint32_t wait = PD_RETRY_FIRST_MS;
+	unsigned sends = 0, max = c->udp ? PD_RETRY_SENDS : 1u;
+	int rc;
+	for (;;) {
+		uint32_t el = elapsed(c, start);
+		if (el >= due) {
+			if (sends == max) return PD_TIMEOUT;
+			if ((rc = rq_send(c, rq)) != PD_OK) return rc;
+			sends++;
+			due = c->udp ? due + wait : PD_RETRY_GIVEUP_MS;
+			wait *= 2;
+			continue;
+		}
+		rc = pd_service(c, due - el);
+		if (rc != PD_OK && rc != PD_TIMEOUT) return rc;
+		if (rq_done(c, rq)) return PD_OK;
+	}
+}
 
 int pd_hello(pd_client *c, uint32_t keepalive)
 {
-	/* UDP: 1 s, doubling, 4 tries (sections 6.2 and 10); TCP: once */
-	uint32_t wait = c->udp ? 1000u : 10000u;
-	int tries = c->udp ? 4 : 1, rc;
+	request rq;
+	int rc;
 	c->open = 0;
+	c->validate = 0;
+	c->keepalive = keepalive;   /* what we ask for, until WELCOME says */
 	do c->nonce = c->io->random32(c->io->ctx); while (c->nonce == 0);
-	while (tries--) {
-		uint32_t start = c->io->now_ms(c->io->ctx);
-		if ((rc = send_hello(c, keepalive)) != PD_OK) return rc;
-		rc = wait_for(c, &c->open, start, wait);
-		if (rc != PD_TIMEOUT) return rc;
-		wait *= 2;
-	}
-	return PD_TIMEOUT;
+	rq.type = PD_HELLO; rq.id = c->nonce; rq.room = NULL; rq.keepalive = keepalive;
+	rc = transact(c, &rq);
+	c->nonce = 0;   /* a WELCOME from now on is not awaited (6.2) */
+	return rc;
 }
 
 int pd_join(pd_client *c, int type, const char *room)
 {
-	uint32_t id = pd_new_id(c), wait = c->udp ? 1000u : 10000u;
-	int tries = c->udp ? 4 : 1, rc, done;
+	request rq;
+	int rc;
+	rq.type = (uint8_t)type; rq.id = pd_new_id(c); rq.room = room; rq.keepalive = 0;
 	c->ans_id = 0;
-	while (tries--) {
-		uint32_t start = c->io->now_ms(c->io->ctx);
-		/* rebuilt each time (same id): the tx buffer is shared */
-		if ((rc = send_rooms(c, (uint8_t)type, id, room)) != PD_OK) return rc;
-		while (!(done = c->ans_id == id)) {
-			uint32_t el = elapsed(c, start);
-			if (el >= wait) break;
-			rc = pd_service(c, wait - el);
-			if (rc != PD_OK && rc != PD_TIMEOUT) return rc;
-		}
-		if (done) return c->ans_code ? PD_EREJECT : PD_OK;
-		wait *= 2;
-	}
-	return PD_TIMEOUT;
+	rc = transact(c, &rq);
+	if (rc == PD_OK && c->ans_code) return PD_EREJECT;
+	return rc;
 }
 
 int pd_emit(pd_client *c, const char *room, const char *event,
@@ -775,38 +847,32 @@ int pd_emit(pd_client *c, const char *room, const char *event,
 	return tx_end(c, &w);
 }
 
-int pd_ping(pd_client *c, const uint8_t *token, size_t token_len,
-            uint32_t timeout_ms)
+int pd_ping(pd_client *c, const uint8_t *token, size_t token_len)
 {
-	uint32_t id = pd_new_id(c), start = c->io->now_ms(c->io->ctx);
-	/* UDP: another PING after 2 s without a PONG (section 6.6) */
-	uint32_t every = c->udp ? 2000u : timeout_ms, sent;
+	request rq;
 	int rc;
 	if (token_len > PD_TOKEN_MAX) return PD_ETOOBIG;
-	memcpy(c->token, token, token_len);
+	if (token_len) memcpy(c->token, token, token_len);
 	c->token_len = (uint8_t)token_len;
+	rq.type = PD_PING; rq.id = pd_new_id(c); rq.room = NULL; rq.keepalive = 0;
+	c->ping_id = rq.id;
 	c->pong_id = 0;
-	for (;;) {
-		sent = c->io->now_ms(c->io->ctx);
-		if ((rc = send_ping(c, id, c->token, c->token_len)) != PD_OK) return rc;
-		while (c->pong_id != id) {
-			uint32_t el = elapsed(c, start), es = elapsed(c, sent);
-			uint32_t left = timeout_ms - el;
-			if (el >= timeout_ms) return PD_TIMEOUT;
-			if (es >= every) break;
-			if (every - es < left) left = every - es;
-			rc = pd_service(c, left);
-			if (rc != PD_OK && rc != PD_TIMEOUT) return rc;
-		}
-		if (c->pong_id == id) return c->pong_ok ? PD_OK : PD_EPROTO;
-	}
+	rc = transact(c, &rq);
+	c->ping_id = 0;   /* later PONGs answer no PING of ours */
+	return rc;
 }
 
 int pd_bye(pd_client *c)
 {
-	int rc;
+	/* Section 4.9: over UDP a BYE may be lost, so it goes twice; if the
+	 * first arrived, the second gets ERROR 305, which handle() ignores
+	 * now that no session is open. Over TCP the server closes. */
+	int rc = PD_OK, n = c->udp ? 2 : 1;
 	pd_header(tx_packet(c), PD_BYE, 0, 0);
-	rc = tx_send(c, PD_HDR_LEN);
+	while (n-- && rc == PD_OK)
+		rc = tx_send(c, PD_HDR_LEN);
 	c->open = 0;
+	c->nonce = 0;
+	c->validate = 0;
 	return rc;
 }

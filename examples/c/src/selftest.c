@@ -1,6 +1,7 @@
 /*
  * selftest.c - runs packetd.c over a memory "modem" against the hex
- * vectors quoted in docs/PROTOCOL.md (sections 4, 6 and 11). No server.
+ * vectors quoted in docs/PROTOCOL.md (sections 4, 6 and 11), and the
+ * timing of sections 6.6 and 7 on a fake clock. No server.
  */
 #include "packetd.h"
 
@@ -12,6 +13,8 @@ static struct {
 	size_t outn, inn, inpos;
 	size_t chunk;    /* TCP: at most this many bytes per read */
 	uint32_t now, rnd;
+	uint32_t in_at;  /* the input can be read from this time on */
+	uint32_t sent_at[16]; size_t sends;   /* when each send happened */
 } m;
 
 static int m_send(void *ctx, const uint8_t *b, size_t n)
@@ -20,6 +23,8 @@ static int m_send(void *ctx, const uint8_t *b, size_t n)
 	if (n > sizeof m.out - m.outn) return -1;
 	memcpy(m.out + m.outn, b, n);
 	m.outn += n;
+	if (m.sends < 16) m.sent_at[m.sends] = m.now;
+	m.sends++;
 	return 0;
 }
 
@@ -27,9 +32,13 @@ static long m_recv(void *ctx, uint8_t *b, size_t cap, uint32_t timeout_ms)
 {
 	size_t n = m.inn - m.inpos;
 	(void)ctx;
-	if (!n) {
-		m.now += timeout_ms;   /* nothing to read: time passes */
-		return 0;
+	if (!n || m.in_at - m.now - 1 < 0x80000000u) {   /* now < in_at */
+		if (n && m.in_at - m.now <= timeout_ms) {
+			m.now = m.in_at;   /* the input arrives while we wait */
+		} else {
+			m.now += timeout_ms;   /* nothing to read: time passes */
+			return 0;
+		}
 	}
 	if (m.chunk && n > m.chunk) n = m.chunk;
 	if (n > cap) n = cap;
@@ -63,6 +72,20 @@ static void feed(const char *hex)
 {
 	m.inn = unhex(hex, m.in);
 	m.inpos = 0;
+	m.in_at = m.now;
+}
+
+/* The input arrives ms from now. */
+static void feed_later(const char *hex, uint32_t ms)
+{
+	feed(hex);
+	m.in_at = m.now + ms;
+}
+
+static void reset_out(void)
+{
+	m.outn = 0;
+	m.sends = 0;
 }
 
 static void check(int ok, const char *what)
@@ -78,7 +101,21 @@ static void expect_out(const char *hex, const char *what)
 	static uint8_t want[1024];
 	size_t n = unhex(hex, want);
 	check(m.outn == n && memcmp(m.out, want, n) == 0, what);
-	m.outn = 0;
+	reset_out();
+}
+
+/* The 6.6 schedule: sends at 0, 1, 3, 7 and 15 s after t0, each the same
+ * len bytes, and the give-up at 31 s. */
+static void check_schedule(uint32_t t0, size_t len, const char *what)
+{
+	static const uint32_t at[5] = { 0, 1000, 3000, 7000, 15000 };
+	size_t i;
+	int ok = m.sends == 5 && m.outn == 5 * len && m.now - t0 == 31000;
+	for (i = 0; ok && i < 5; i++)
+		ok = m.sent_at[i] - t0 == at[i] &&
+		     memcmp(m.out + i * len, m.out, len) == 0;
+	check(ok, what);
+	reset_out();
 }
 
 static pd_message got;
@@ -137,7 +174,7 @@ static void tcp_vectors(void)
 
 	feed("00 00 00 15 01 09 00 00 00 00 00 04"
 	     "81 a5 74 6f 6b 65 6e c4 04 de ad be ef");
-	check(pd_ping(&c, tok, sizeof tok, 1000) == PD_OK, "tcp ping/pong");
+	check(pd_ping(&c, tok, sizeof tok) == PD_OK, "tcp ping/pong");
 	expect_out("00 00 00 15 01 08 00 00 00 00 00 04"
 	           "81 a5 74 6f 6b 65 6e c4 04 de ad be ef", "11.11 PING frame");
 
@@ -162,6 +199,33 @@ static void tcp_vectors(void)
 	check(pd_service(&c, 1000) == PD_OK && c.ans_id == 8 && c.ans_code == 200 &&
 	      c.open, "4.8 ERROR 200");
 
+	/* ERROR 205 (message too large) is a request error too (section 9) */
+	feed("00 00 00 10 01 0a 00 00 00 00 00 09 81 a4 63 6f 64 65 cc cd");
+	check(pd_service(&c, 1000) == PD_OK && c.ans_id == 9 && c.ans_code == 205 &&
+	      c.open && !c.close_type, "9 ERROR 205 is not fatal");
+
+	/* a PONG with our PING's id but another token answers no PING (4.7);
+	 * over TCP nothing is resent, and the wait ends 31 s later (6.6).
+	 * Meanwhile, 15 s (keepalive / 2) after the PING, a keepalive PING. */
+	{
+		uint32_t t0 = m.now;
+		feed("00 00 00 15 01 09 00 00 00 00 00 0a"
+		     "81 a5 74 6f 6b 65 6e c4 04 de ad be 00");
+		c.next_id = 9;
+		check(pd_ping(&c, tok, sizeof tok) == PD_TIMEOUT && m.sends == 2 &&
+		      m.now - t0 == 31000 && c.open, "4.7 PONG with another token ignored");
+		check(m.outn == 25 + 12 && m.sent_at[1] - t0 == 15000 && m.out[25 + 5] == PD_PING &&
+		      m.out[25 + 11] == 0x0b, "7 keepalive PING during the wait");
+		reset_out();
+		/* the same PONG, then the right one */
+		feed("00 00 00 15 01 09 00 00 00 00 00 0c"
+		     "81 a5 74 6f 6b 65 6e c4 04 de ad be 00"
+		     "00 00 00 15 01 09 00 00 00 00 00 0c"
+		     "81 a5 74 6f 6b 65 6e c4 04 de ad be ef");
+		check(pd_ping(&c, tok, sizeof tok) == PD_OK && m.sends == 1, "4.7 PONG with our token");
+		reset_out();
+	}
+
 	/* a frame larger than our buffer is skipped, the next one is read */
 	{
 		size_t i;
@@ -178,13 +242,13 @@ static void tcp_vectors(void)
 
 	/* keepalive 30 (section 7): idle for half of it, a PING goes out */
 	m.inn = m.inpos = 0;
-	m.outn = 0;
+	reset_out();
 	c.last_tx_ms = m.now;
 	check(pd_service(&c, 60000) == PD_TIMEOUT && m.outn == 0, "7 quiet before 15 s");
 	check(m_now(NULL) - c.last_tx_ms == 15000, "7 wakes at 15 s");
 	check(pd_service(&c, 0) == PD_TIMEOUT && m.outn == 12 && m.out[5] == PD_PING &&
 	      m.out[3] == 8, "7 keepalive PING");
-	m.outn = 0;
+	reset_out();
 
 	/* BYE 301 from the server (4.9) ends the session */
 	feed("00 00 00 23 01 0b 00 00 00 00 00 00"
@@ -198,22 +262,41 @@ static void tcp_vectors(void)
 	c.open = 1;
 	check(pd_bye(&c) == PD_OK, "bye");
 	expect_out("00 00 00 08 01 0b 00 00 00 00 00 00", "11.13 BYE frame");
+
+	/* no WELCOME over TCP: one HELLO, and the wait ends after 31 s */
+	{
+		uint32_t t0 = m.now;
+		pd_init(&c, &mio, 0);
+		m.inn = m.inpos = 0;
+		check(pd_hello(&c, 30) == PD_TIMEOUT && m.sends == 1 &&
+		      m.now - t0 == 31000, "6.6 TCP HELLO wait bound");
+		reset_out();
+	}
 }
+
+#define WELCOME_B \
+	"01 02 00 00 7c 1e 9a 33" \
+	"86 a3 73 69 64 b1 24 35 66 30 63 37 65 33 62 39" \
+	"64 32 61 34 31 36 38 a9 6b 65 65 70 61 6c 69 76" \
+	"65 3c a9 6d 61 78 5f 66 72 61 6d 65 ce 00 10 00" \
+	"00 ac 6d 61 78 5f 64 61 74 61 67 72 61 6d cd 04" \
+	"80 a9 6d 61 78 5f 72 6f 6f 6d 73 cd 01 00 a6 73" \
+	"65 72 76 65 72 a9 70 61 63 6b 65 74 64 2f 31"
+#define SID_B "5f 0c 7e 3b 9d 2a 41 68"
+#define ERROR_305 "01 0a 00 00 00 00 00 00 81 a4 63 6f 64 65 cd 01 31"
 
 static void udp_vectors(void)
 {
 	static const uint8_t prefix[8] = { 0x5f, 0x0c, 0x7e, 0x3b, 0x9d, 0x2a, 0x41, 0x68 };
+	static const uint8_t tok[] = { 0xde, 0xad, 0xbe, 0xef };
+	uint32_t t0;
+	size_t i;
+
 	pd_init(&c, &mio, 1);
 	c.on_message = on_msg;
 	m.chunk = 0;
 	m.rnd = 0x7c1e9a33;
-	feed("01 02 00 00 7c 1e 9a 33"
-	     "86 a3 73 69 64 b1 24 35 66 30 63 37 65 33 62 39"
-	     "64 32 61 34 31 36 38 a9 6b 65 65 70 61 6c 69 76"
-	     "65 3c a9 6d 61 78 5f 66 72 61 6d 65 ce 00 10 00"
-	     "00 ac 6d 61 78 5f 64 61 74 61 67 72 61 6d cd 04"
-	     "80 a9 6d 61 78 5f 72 6f 6f 6d 73 cd 01 00 a6 73"
-	     "65 72 76 65 72 a9 70 61 63 6b 65 74 64 2f 31");
+	feed(WELCOME_B);
 	check(pd_hello(&c, 60) == PD_OK, "udp hello");
 	expect_out("00 00 00 00 00 00 00 00 01 01 00 00 7c 1e 9a 33"
 	           "82 a9 6b 65 65 70 61 6c 69 76 65 3c a3 70 61 64"
@@ -224,23 +307,111 @@ static void udp_vectors(void)
 
 	feed("01 07 00 00 00 00 00 01");
 	check(pd_join(&c, PD_JOIN, "lobby") == PD_OK, "udp join");
-	expect_out("5f 0c 7e 3b 9d 2a 41 68 01 03 00 00 00 00 00 01"
+	expect_out(SID_B " 01 03 00 00 00 00 00 01"
 	           "81 a5 72 6f 6f 6d 73 91 a5 6c 6f 62 62 79", "6.3 JOIN datagram");
 
 	feed("01 06 00 00 00 00 00 2a" MESSAGE_BODY);
 	check(pd_service(&c, 1000) == PD_OK && got.id == 42 && got.data.n == 4,
 	      "4.5 MESSAGE datagram");
 
-	/* no answer: the same HELLO after 1, 2, 4 s, give up 8 s later */
+	/* once the session is open, a WELCOME (a duplicate, or the answer
+	 * to a resent HELLO) is ignored (6.2) */
+	feed(WELCOME_B);
+	check(pd_service(&c, 1000) == PD_OK && c.open && c.stray_welcomes == 1 &&
+	      m.outn == 0, "6.2 WELCOME ignored once open");
+
+	/* no ACK: the same JOIN at 0, 1, 3, 7 and 15 s; give up at 31 s
+	 * (6.6). Half the keepalive (30 s) never passes between sends. */
+	m.inn = m.inpos = 0;
+	t0 = m.now;
+	check(pd_join(&c, PD_JOIN, "lobby") == PD_TIMEOUT, "udp join timeout");
+	check(m.out[15] == 2, "6.6 JOIN resent with the same id");
+	check_schedule(t0, 30, "6.6 JOIN retransmission");
+
+	/* the ACK arrives 2.5 s after the first send: two sends, answered */
+	t0 = m.now;
+	feed_later("01 07 00 00 00 00 00 03", 2500);
+	check(pd_join(&c, PD_LEAVE, "lobby") == PD_OK && m.sends == 2 &&
+	      m.sent_at[1] - t0 == 1000 && m.now - t0 == 2500 &&
+	      memcmp(m.out, m.out + 30, 30) == 0 && m.out[9] == PD_LEAVE,
+	      "6.6 LEAVE answered after a resend");
+	reset_out();
+
+	/* a liveness PING: the same schedule, same id and token (4.7, 6.6) */
+	m.inn = m.inpos = 0;
+	t0 = m.now;
+	check(pd_ping(&c, tok, sizeof tok) == PD_TIMEOUT, "udp ping timeout");
+	check(m.out[15] == 4 && m.out[28] == 0xef, "6.6 PING resent, same id and token");
+	check_schedule(t0, 8 + 8 + 13, "6.6 PING retransmission");
+	t0 = m.now;
+	feed_later("01 09 00 00 00 00 00 05 81 a5 74 6f 6b 65 6e c4 04 de ad be ef", 1200);
+	check(pd_ping(&c, tok, sizeof tok) == PD_OK && m.sends == 2 &&
+	      m.now - t0 == 1200, "6.6 PONG to the resent PING");
+	reset_out();
+
+	/* a datagram that fills the receive buffer may be truncated: dropped;
+	 * one byte less is taken (section 12) */
+	for (i = 0; i < 2; i++) {
+		size_t n = PD_RX_CAP - 1 + i;
+		memset(m.in, 0, n);
+		m.in[0] = 0x01; m.in[1] = PD_ACK; m.in[7] = (uint8_t)(0x70 + i);
+		m.inn = n; m.inpos = 0; m.in_at = m.now;
+		c.ans_id = 0;
+		pd_service(&c, 10);
+		check(c.ans_id == (i ? 0u : 0x70u), i ? "12 full buffer dropped" : "12 datagram taken");
+	}
+
+	/* BYE over UDP goes twice (4.9); the ERROR 305 the second copy gets
+	 * is ignored, and so is a late ERROR 302 */
+	reset_out();
+	check(pd_bye(&c) == PD_OK && !c.open, "udp bye");
+	expect_out(SID_B " 01 0b 00 00 00 00 00 00 " SID_B " 01 0b 00 00 00 00 00 00",
+	           "4.9 BYE twice");
+	feed(ERROR_305);
+	check(pd_service(&c, 1000) == PD_OK && c.stale_errors == 1 && c.stale_code == 305 &&
+	      !c.close_type && m.outn == 0, "4.9 ERROR 305 after BYE ignored");
+	feed("01 0a 00 00 00 00 00 00 81 a4 63 6f 64 65 cd 01 2e");
+	check(pd_service(&c, 1000) == PD_OK && c.stale_errors == 2 && c.stale_code == 302 &&
+	      !c.close_type, "7 late ERROR 302 ignored");
+
+	/* a new session; nothing sent after WELCOME: a PING at once (6.4).
+	 * An ERROR 305 now is about this session: it ends it (6.7). */
+	feed(WELCOME_B);
+	check(pd_hello(&c, 60) == PD_OK, "udp hello again");
+	reset_out();
+	m.inn = m.inpos = 0;
+	check(pd_service(&c, 10) == PD_TIMEOUT, "6.4 service");
+	expect_out(SID_B " 01 08 00 00 00 00 00 06", "6.4 validation PING");
+	check(pd_service(&c, 10) == PD_TIMEOUT && m.outn == 0, "6.4 only one PING");
+	feed(ERROR_305);
+	check(pd_service(&c, 1000) == PD_CLOSED && c.close_type == PD_ERROR &&
+	      c.close_code == 305 && !c.open, "6.7 ERROR 305 ends an open session");
+
+	/* no answer: the same HELLO at 0, 1, 3, 7 and 15 s; give up at 31 s
+	 * (6.2, 6.6). A WELCOME that comes later is not awaited. */
 	pd_init(&c, &mio, 1);
 	m.inn = m.inpos = 0;
-	m.now = 0;
+	m.now = 0xfffff000u;   /* the clock wraps meanwhile */
 	m.rnd = 5;
+	t0 = m.now;
 	check(pd_hello(&c, 0) == PD_TIMEOUT, "udp hello timeout");
-	check(m.outn == 4 * 64 && m.now == 15000, "6.2 HELLO retransmission");
 	/* without keepalive: 81 a3 "pad" c4 29 + 41 zeros (section 6.2) */
-	check(m.out[16] == 0x81 && m.out[21] == 0xc4 && m.out[22] == 41, "6.2 pad 41");
-	m.outn = 0;
+	check(m.out[16] == 0x81 && m.out[21] == 0xc4 && m.out[22] == 41 &&
+	      m.out[15] == 5, "6.2 pad 41, nonce");
+	check_schedule(t0, 64, "6.2 HELLO retransmission");
+	feed("01 02 00 00 00 00 00 05 81 a3 73 69 64 b1 24 35 66 30 63 37 65 33 62 39"
+	     "64 32 61 34 31 36 38");
+	check(pd_service(&c, 10) == PD_OK && !c.open && c.stray_welcomes == 1,
+	      "6.2 late WELCOME ignored");
+
+	/* the WELCOME comes 1.5 s after the first HELLO: two HELLOs */
+	pd_init(&c, &mio, 1);
+	m.rnd = 0x7c1e9a33;
+	t0 = m.now;
+	feed_later(WELCOME_B, 1500);
+	check(pd_hello(&c, 60) == PD_OK && m.sends == 2 && m.sent_at[1] - t0 == 1000 &&
+	      memcmp(m.out, m.out + 64, 64) == 0, "6.2 HELLO answered after a resend");
+	reset_out();
 }
 
 static void msgpack_vectors(void)
@@ -261,12 +432,13 @@ static void msgpack_vectors(void)
 	pk.body = b; pk.body_len = n;
 	pd_init(&c, &mio, 1);
 	m.inn = m.inpos = 0;
-	m.outn = 0;
+	reset_out();
 	/* feed it as a datagram through the normal path */
 	memcpy(m.in, "\x01\x02\x00\x00\x00\x00\x00\x09", 8);
 	memcpy(m.in + 8, b, n);
 	m.inn = 8 + n;
-	c.nonce = 9;
+	m.in_at = m.now;
+	c.nonce = 9;   /* as if pd_hello waited for this WELCOME */
 	check(pd_service(&c, 10) == PD_OK && c.open && c.keepalive == 5 &&
 	      c.sid_bin[7] == 1, "3 unknown keys, int32, str8 key");
 	/* c1, a cut value, an impossible count */
