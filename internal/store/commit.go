@@ -1,5 +1,7 @@
 package store
 
+import "fmt"
+
 // group is a copy of the batches committed since the last transaction:
 // their changes back to back, and where each batch ends.
 type group struct {
@@ -121,6 +123,7 @@ func (s *Bolt) write(g *group) {
 		var err error
 		if ops := g.ops[first:g.batches[end-1].ops]; len(ops) > 0 {
 			if err = s.apply(g.buf, ops); err != nil {
+				err = fmt.Errorf("store: commit: %w", err)
 				s.cfg.Logger.Error("store: commit failed", "batches", end-start, "bytes", size, "err", err)
 			}
 		}
