@@ -64,6 +64,7 @@ func NewUDP(listen, target string, opts Options) (*UDP, error) {
 	if err != nil {
 		return nil, fmt.Errorf("impair: %w", err)
 	}
+	bufferSockets(ln)
 	px := &UDP{
 		ln:     ln,
 		target: taddr,
@@ -130,7 +131,7 @@ func (px *UDP) Rebind(client *net.UDPAddr) error {
 	if f == nil {
 		return fmt.Errorf("%w: %v", ErrUnknownFlow, key)
 	}
-	c, err := net.DialUDP("udp", nil, px.target)
+	c, err := px.dial()
 	if err != nil {
 		return fmt.Errorf("impair: rebind: %w", err)
 	}
@@ -230,7 +231,7 @@ func (px *UDP) open(client netip.AddrPort) *flow {
 	if px.closed || len(px.flows) >= px.fixed.MaxFlows {
 		return nil
 	}
-	c, err := net.DialUDP("udp", nil, px.target)
+	c, err := px.dial()
 	if err != nil {
 		return nil
 	}
@@ -246,6 +247,26 @@ func (px *UDP) open(client netip.AddrPort) *flow {
 	px.flows[client] = f
 	px.startReaderLocked(f, c)
 	return f
+}
+
+// dial opens an upstream socket.
+func (px *UDP) dial() (*net.UDPConn, error) {
+	c, err := net.DialUDP("udp", nil, px.target)
+	if err != nil {
+		return nil, err
+	}
+	bufferSockets(c)
+	return c, nil
+}
+
+// socketBuffer is the send and receive buffer asked of every socket, so a
+// burst waits in the kernel rather than being dropped there. The kernel
+// caps it (net.core.rmem_max and wmem_max) without an error.
+const socketBuffer = 4 << 20
+
+func bufferSockets(c *net.UDPConn) {
+	c.SetReadBuffer(socketBuffer)
+	c.SetWriteBuffer(socketBuffer)
 }
 
 // startReaderLocked starts the goroutine reading the server's datagrams on
