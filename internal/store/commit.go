@@ -33,7 +33,13 @@ func (g *group) add(b *Batch, done func(error)) {
 	g.batches = append(g.batches, queued{done: done, ops: len(g.ops), size: len(b.buf)})
 }
 
-func (g *group) reset() {
+// reset empties g, keeping buffers of up to keep bytes: a backlog's peak
+// is not held for ever.
+func (g *group) reset(keep int) {
+	if cap(g.buf) > keep {
+		*g = group{}
+		return
+	}
 	g.buf = g.buf[:0]
 	g.ops = g.ops[:0]
 	clear(g.batches) // let go of the callbacks
@@ -53,8 +59,8 @@ func (s *Bolt) Commit(b *Batch, done func(error)) {
 		return
 	}
 	s.pending.add(b, done)
-	s.mu.Unlock()
 	s.inflight.Add(1)
+	s.mu.Unlock()
 	s.signal()
 }
 
@@ -72,13 +78,19 @@ func (s *Bolt) run() {
 	g := new(group)
 	for {
 		<-s.wake
+		s.mu.Lock()
+		idle := len(s.pending.batches) == 0 && !s.closed // a token left by gather
+		s.mu.Unlock()
+		if idle {
+			continue
+		}
 		s.gather()
 		s.mu.Lock()
 		g, s.pending = s.pending, g
 		closed := s.closed
 		s.mu.Unlock()
 		s.write(g)
-		g.reset()
+		g.reset(s.cfg.MaxBatchBytes)
 		if closed {
 			return
 		}

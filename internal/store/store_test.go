@@ -134,15 +134,26 @@ func TestStoreOperations(t *testing.T) {
 		{
 			name: "put replaces",
 			batches: []func(b *Batch){
-				func(b *Batch) { m := msg(3, 1); b.PutMessage(&m); b.PutSession(&Session{ClientID: "c", Num: 1, Floor: 1}) },
-				func(b *Batch) { m := msg(3, 2); b.PutMessage(&m); b.PutSession(&Session{ClientID: "c", Num: 2, Floor: 2}) },
+				func(b *Batch) {
+					m := msg(3, 1)
+					b.PutMessage(&m)
+					b.PutSession(&Session{ClientID: "c", Num: 1, Floor: 1})
+				},
+				func(b *Batch) {
+					m := msg(3, 2)
+					b.PutMessage(&m)
+					b.PutSession(&Session{ClientID: "c", Num: 2, Floor: 2})
+				},
 			},
 			want: State{Sessions: []Session{{ClientID: "c", Num: 2, Floor: 2}}, Messages: []Message{msg(3, 2)}, NextSeq: 4, NextNum: 3},
 		},
 		{
 			name: "delete session, then put it again",
 			batches: []func(b *Batch){
-				func(b *Batch) { b.PutSession(&Session{ClientID: "a", Num: 1}); b.PutSession(&Session{ClientID: "b", Num: 2}) },
+				func(b *Batch) {
+					b.PutSession(&Session{ClientID: "a", Num: 1})
+					b.PutSession(&Session{ClientID: "b", Num: 2})
+				},
 				func(b *Batch) { b.DeleteSession("a"); b.DeleteSession("b") },
 				func(b *Batch) { b.PutSession(&Session{ClientID: "b", Num: 3}) },
 			},
