@@ -30,7 +30,7 @@
 // With Config.NoSync, done fires once the data is in the kernel's page
 // cache. That survives a process crash (kill -9, panic, OOM kill) exactly as
 // with fsync, but not a machine crash: the kernel may not have written the
-// last commits (Linux writes dirty pages back after ~30 s), and without the
+// last commits (by default Linux writes dirty pages back within about 30 s), and without the
 // fsync between data and meta pages the file can be left pointing at pages
 // that never reached the disk, which Load then reports as corrupt.
 //

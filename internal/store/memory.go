@@ -9,7 +9,11 @@ import (
 
 // Memory is a Store that keeps its records in memory: nothing survives the
 // process. It encodes and loads records exactly as Bolt does. Commit applies
-// the batch and calls done before returning. It is safe for concurrent use.
+// the batch and calls done before returning, without holding a lock, so a
+// done may call Commit; done of concurrent Commits may run concurrently
+// (Commits ordered by the caller have their done run in that order). Values
+// are copied: in memory mode a message is held by the broker and by the
+// store. It is safe for concurrent use.
 type Memory struct {
 	mu       sync.Mutex // guards the fields below
 	messages map[uint64][]byte
