@@ -141,7 +141,7 @@ func (v *Hello) check(Type) error {
 
 // Welcome is the body of WELCOME: keys "sid", "keepalive", "max_frame",
 // "max_datagram", "max_rooms", "server", "resumed", "missed", "expiry",
-// "inflight".
+// "inflight", "epoch".
 type Welcome struct {
 	// SessionID is the session's id in text form, "$" and 16 lowercase hex
 	// digits. It is also the name of the session's own room. Over UDP the
@@ -167,10 +167,13 @@ type Welcome struct {
 	// Inflight is how many QoS 1 MESSAGEs the server sends before waiting
 	// for ACKs.
 	Inflight uint32
+	// Epoch identifies the server's run: it changes when the server
+	// restarts, and with it the numbering of QoS 1 MESSAGEs.
+	Epoch uint32
 }
 
-func (v *Welcome) uints() [7]uintField {
-	return [7]uintField{
+func (v *Welcome) uints() [8]uintField {
+	return [8]uintField{
 		{"keepalive", uint64(v.KeepAlive)},
 		{"max_frame", uint64(v.MaxFrame)},
 		{"max_datagram", uint64(v.MaxDatagram)},
@@ -178,6 +181,7 @@ func (v *Welcome) uints() [7]uintField {
 		{"missed", v.Missed},
 		{"expiry", uint64(v.Expiry)},
 		{"inflight", uint64(v.Inflight)},
+		{"epoch", uint64(v.Epoch)},
 	}
 }
 
@@ -259,6 +263,8 @@ func (v *Welcome) decodeField(d *Decoder, key []byte) (err error) {
 		dst = &v.Expiry
 	case "inflight":
 		dst = &v.Inflight
+	case "epoch":
+		dst = &v.Epoch
 	default:
 		return d.skip(2)
 	}

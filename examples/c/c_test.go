@@ -266,7 +266,6 @@ var badFrames = []badFrame{
 	{"trailing", true, 104, true, false},
 	{"emptyjoin", true, 104, true, false},
 	{"qosjoin", true, 106, true, false},
-	{"emitqos", true, 204, false, false},
 	{"dollarjoin", true, 200, false, false},
 	{"clientack", true, 0, false, false},
 	// an EMIT of max_frame bytes: its MESSAGE would be 23 bytes larger

@@ -1,119 +1,152 @@
 // Package broker is packetd's session layer, the same for both transports:
-// it opens sessions (HELLO → WELCOME), answers JOIN, LEAVE and PING, turns
-// an EMIT into one encoded MESSAGE broadcast through the room adapter, and
-// ends sessions. Transports parse frames and datagrams, keep time, and call
+// it opens and resumes sessions (HELLO → WELCOME), answers JOIN, LEAVE and
+// PING, turns an EMIT into one encoded MESSAGE broadcast through the room
+// adapter, delivers QoS 1 messages with acknowledgements, retransmission
+// and per-session queues that outlive connections, and keeps the durable
+// store in step. Transports parse frames and datagrams, keep time, and call
 // it with a Worker, the per-goroutine state (Outbox, decoder, scratch).
 //
 // Concurrency: a Broker is safe for concurrent use. A Worker belongs to one
-// goroutine. A Session's methods are safe for concurrent use.
+// goroutine. A Session's methods are safe for concurrent use. Lock order:
+// Broker.commitMu, then Session.mu, then Broker.mu, then the adapter's
+// locks; no lock is held while the adapter calls the Sink.
 package broker
 
 import (
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/packetd/packetd/codec"
+	"github.com/packetd/packetd/internal/deliver"
 	"github.com/packetd/packetd/internal/stats"
+	"github.com/packetd/packetd/internal/store"
 	"github.com/packetd/packetd/rooms"
 )
 
-// Config holds the session layer's limits. Zero values mean the defaults
-// given on each field.
-type Config struct {
-	MaxSessions  int           // sessions per process; default 100,000
-	MaxRooms     int           // rooms per session besides its own; default 256 (the adapter enforces it)
-	MaxTargets   int           // rooms, and separately exceptions, per EMIT; default 64
-	KeepAlive    time.Duration // keepalive for clients that ask for none; default 60 s
-	MinKeepAlive time.Duration // floor on a client's keepalive; default 5 s
-	MaxKeepAlive time.Duration // ceiling on a client's keepalive; default 1 h
-	MaxFrame     int           // announced in WELCOME; default codec.DefaultMaxFrame
-	MaxDatagram  int           // announced in WELCOME; default codec.DefaultMaxDatagram
-	Server       string        // announced in WELCOME
-	Logger       *slog.Logger  // default slog.Default()
-}
-
-func (c *Config) withDefaults() (Config, error) {
-	out := *c
-	def := func(v *int, d int) {
-		if *v == 0 {
-			*v = d
-		}
-	}
-	defDur := func(v *time.Duration, d time.Duration) {
-		if *v == 0 {
-			*v = d
-		}
-	}
-	def(&out.MaxSessions, 100_000)
-	def(&out.MaxRooms, 256)
-	def(&out.MaxTargets, 64)
-	def(&out.MaxFrame, codec.DefaultMaxFrame)
-	def(&out.MaxDatagram, codec.DefaultMaxDatagram)
-	defDur(&out.KeepAlive, 60*time.Second)
-	defDur(&out.MinKeepAlive, 5*time.Second)
-	defDur(&out.MaxKeepAlive, time.Hour)
-	if out.Logger == nil {
-		out.Logger = slog.Default()
-	}
-	switch {
-	case out.MaxSessions < 0, out.MaxRooms < 0, out.MaxTargets < 0, out.MaxFrame < 0, out.MaxDatagram < 0:
-		return out, errors.New("broker: negative limit")
-	case out.MinKeepAlive < time.Second || out.MinKeepAlive > out.MaxKeepAlive:
-		return out, fmt.Errorf("broker: keepalive bounds [%v, %v] invalid", out.MinKeepAlive, out.MaxKeepAlive)
-	case out.KeepAlive < out.MinKeepAlive || out.KeepAlive > out.MaxKeepAlive:
-		return out, fmt.Errorf("broker: keepalive %v outside [%v, %v]", out.KeepAlive, out.MinKeepAlive, out.MaxKeepAlive)
-	}
-	return out, nil
-}
-
-// Broker runs the session layer over a room adapter.
+// Broker runs the session layer over a room adapter of its own.
 type Broker struct {
-	cfg      Config
-	adapter  rooms.Adapter
-	stats    *stats.Stats
-	log      *slog.Logger
-	server   []byte        // cfg.Server
-	sessions atomic.Int64  // open sessions, both transports
-	msgID    atomic.Uint32 // last message id handed out
+	cfg     Config
+	adapter *rooms.Local
+	hub     *deliver.Hub
+	store   store.Store
+	stats   *stats.Stats
+	log     *slog.Logger
+	server  []byte // cfg.Server
+	epoch   uint32 // announced in WELCOME: changes when the server restarts
+
+	sessions atomic.Int64  // sessions, online or stored
+	seq      atomic.Uint64 // last message sequence number handed out
+
+	commitMu sync.Mutex // orders session snapshots with their Commit calls
+	ackMu    sync.Mutex // guards ackW
+	ackW     *Worker    // sends the ACKs that waited for a commit
+
+	mu       sync.Mutex // guards the fields below
+	byClient map[string]*Session
+	byNum    map[uint32]*Session // persistent sessions by store number
+	nextNum  uint32
+	watched  map[*Session]struct{} // sessions with messages in flight to an unreliable peer
+
+	timer *Worker // the sweeper goroutine's
+	stop  chan struct{}
+	done  chan struct{}
 }
 
-// New returns a Broker. The adapter's Sink must be a *deliver.Hub (or
-// anything that accepts a *deliver.Outbox as the broadcast origin).
-func New(cfg Config, adapter rooms.Adapter, st *stats.Stats) (*Broker, error) {
+// New returns a Broker delivering through hub, after restoring the
+// persistent sessions and their queued messages from cfg.Store.
+func New(cfg Config, hub *deliver.Hub, st *stats.Stats) (*Broker, error) {
 	c, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
 	}
-	return &Broker{cfg: c, adapter: adapter, stats: st, log: c.Logger, server: []byte(c.Server)}, nil
+	b := &Broker{cfg: c, hub: hub, store: c.Store, stats: st, log: c.Logger, server: []byte(c.Server),
+		byClient: make(map[string]*Session), byNum: make(map[uint32]*Session),
+		watched: make(map[*Session]struct{}), stop: make(chan struct{}), done: make(chan struct{})}
+	for b.epoch == 0 {
+		b.epoch = uint32(randomID())
+	}
+	b.adapter, err = rooms.NewLocal(rooms.Config{MaxRoomsPerMember: c.MaxRooms, Sink: b})
+	if err != nil {
+		return nil, err
+	}
+	b.timer = b.NewWorker(deliver.NewOutbox(deliver.NoGroup, st))
+	b.ackW = b.NewWorker(deliver.NewOutbox(deliver.NoGroup, st))
+	if err := b.recover(); err != nil {
+		return nil, err
+	}
+	go b.sweeper()
+	return b, nil
 }
 
 // Config returns the configuration in force, defaults filled in.
 func (b *Broker) Config() Config { return b.cfg }
 
-// Sessions returns the number of open sessions.
+// Adapter returns the room adapter the broker delivers through.
+func (b *Broker) Adapter() *rooms.Local { return b.adapter }
+
+// Sessions returns the number of sessions, online or stored.
 func (b *Broker) Sessions() int { return int(b.sessions.Load()) }
 
-// Open answers a HELLO: it decodes the body, creates the session, puts it in
-// its own room and queues the WELCOME (whose id echoes the HELLO's). On
-// failure it returns the code the transport must send before closing.
+// Close stops the broker's timer, writes what is pending and closes the
+// store. Call it after the transports stopped.
+func (b *Broker) Close() error {
+	close(b.stop)
+	<-b.done
+	return b.store.Close()
+}
+
+func (b *Broker) newSession(clientID string, persistent bool) *Session {
+	s := &Session{b: b, clientID: clientID, persistent: persistent}
+	s.offline = &offlineMember{s: s}
+	return s
+}
+
+// Open answers a HELLO: it creates a session, or resumes the persistent
+// session of the HELLO's client id, takes it over from any other
+// connection, and queues the WELCOME (whose id echoes the HELLO's) and
+// then whatever the session has waiting. On failure it returns the code
+// the transport must send before closing.
 func (b *Broker) Open(w *Worker, p Peer, h codec.Header, body []byte) (*Session, codec.Code) {
-	if err := w.dec.Decode(codec.TypeHello, body, &w.hello); err != nil {
+	hello := &w.hello
+	if err := w.dec.Decode(codec.TypeHello, body, hello); err != nil || !utf8.Valid(hello.ClientID) {
 		return nil, codec.CodeInvalidBody
 	}
 	if h.Flags != 0 {
 		return nil, codec.CodeInvalidFlags
+	}
+	cid := string(hello.ClientID)
+	if cid != "" {
+		b.mu.Lock()
+		old := b.byClient[cid]
+		b.mu.Unlock()
+		if old != nil {
+			if hello.Persist && old.persistent {
+				if s := b.resume(w, old, p, h, hello); s != nil {
+					return s, codec.CodeNormal
+				}
+			} else {
+				b.discard(w, old) // a clean start, or the old session was not persistent
+			}
+		}
 	}
 	if n := b.sessions.Add(1); n > int64(b.cfg.MaxSessions) {
 		b.sessions.Add(-1)
 		b.stats.SessionsRefused.Add(1)
 		return nil, codec.CodeServerFull
 	}
-	s := &Session{keepAlive: b.keepAlive(w.hello.KeepAlive), peer: p}
+	s := b.newSession(cid, hello.Persist)
+	s.keepAlive = b.keepAlive(hello.KeepAlive)
+	s.window = b.window(hello.Inflight)
+	if s.persistent {
+		s.expiry = b.expiry(hello.Expiry)
+	}
+	s.peer = p
 	for {
 		s.setID(randomID())
 		p.Attach(s)
@@ -127,22 +160,170 @@ func (b *Broker) Open(w *Worker, p Peer, h codec.Header, body []byte) (*Session,
 			return nil, codec.CodeServerFull
 		}
 	}
+	if cid != "" {
+		b.mu.Lock()
+		if other := b.byClient[cid]; other != nil {
+			// Another HELLO with this id won the race: it is older news.
+			b.mu.Unlock()
+			b.discard(w, other)
+			b.mu.Lock()
+		}
+		b.byClient[cid] = s
+		if s.persistent {
+			s.num = b.allocNumLocked()
+			b.byNum[s.num] = s
+		}
+		b.mu.Unlock()
+	}
+	if s.persistent {
+		s.mu.Lock()
+		s.dirtyLocked(w)
+		s.mu.Unlock()
+	}
 	b.stats.SessionsOpened.Add(1)
-	b.Welcome(w, s, h)
+	b.welcome(w, s, p, h, false, 0)
 	return s, codec.CodeNormal
 }
 
-// Welcome queues the WELCOME for s, answering the HELLO with header h. A
-// UDP transport calls it again for a retransmitted HELLO.
-func (b *Broker) Welcome(w *Worker, s *Session, h codec.Header) {
-	w.Reply(s.peer, codec.Header{Type: codec.TypeWelcome, ID: h.ID}, &codec.Welcome{
+// resume gives the persistent session s to p: rooms and queue are kept,
+// messages in flight are sent again (DUP) after the WELCOME, and the
+// session's previous connection, if any, gets BYE 306. It returns nil if s
+// ended meanwhile.
+func (b *Broker) resume(w *Worker, s *Session, p Peer, h codec.Header, hello *codec.Hello) *Session {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	old := s.peer
+	s.peer = p
+	p.Attach(s)
+	if err := b.adapter.Rebind(p); err != nil {
+		s.peer = old
+		s.mu.Unlock()
+		return nil
+	}
+	s.keepAlive = b.keepAlive(hello.KeepAlive)
+	s.window = b.window(hello.Inflight)
+	s.expiry = b.expiry(hello.Expiry)
+	missed := s.out.missed
+	s.out.missed = 0
+	s.dirtyLocked(w)
+	s.resumeLocked()
+	b.welcome(w, s, p, h, true, missed)
+	s.pullLocked(w.Out, p, time.Now())
+	s.mu.Unlock()
+	if old != nil {
+		old.Kick(codec.CodeTakenOver)
+	}
+	b.stats.SessionsResumed.Add(1)
+	return s
+}
+
+// welcome queues the WELCOME for s, answering the HELLO with header h.
+func (b *Broker) welcome(w *Worker, s *Session, p Peer, h codec.Header, resumed bool, missed uint64) {
+	w.Reply(p, codec.Header{Type: codec.TypeWelcome, ID: h.ID}, &codec.Welcome{
 		SessionID:   s.nameBytes,
 		KeepAlive:   uint32(s.keepAlive / time.Second),
 		MaxFrame:    uint32(b.cfg.MaxFrame),
 		MaxDatagram: uint32(b.cfg.MaxDatagram),
 		MaxRooms:    uint32(b.cfg.MaxRooms),
 		Server:      b.server,
+		Resumed:     resumed,
+		Missed:      missed,
+		Expiry:      uint32(s.expiry / time.Second),
+		Inflight:    uint32(s.window),
+		Epoch:       b.epoch,
 	})
+}
+
+// Welcome queues the WELCOME of s again, answering a retransmitted HELLO
+// (UDP).
+func (b *Broker) Welcome(w *Worker, p Peer, h codec.Header) {
+	s := p.Session()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b.welcome(w, s, p, h, false, 0)
+}
+
+// Detach tells the broker that p, a session's connection, is gone (closed,
+// silent too long, or the client said BYE). A persistent session goes
+// offline and keeps its rooms and queue until it expires; any other ends.
+// It does nothing if p no longer holds its session (another connection
+// took it over). Safe from any goroutine; w is the caller's Worker.
+func (b *Broker) Detach(w *Worker, p Peer) {
+	s := p.Session()
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	if s.peer != p || s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.peer = nil
+	if s.persistent {
+		s.since = time.Now()
+		if err := b.adapter.Rebind(s.offline); err != nil {
+			b.log.Error("taking a session offline", "client", s.clientID, "err", err)
+		}
+		s.dirtyLocked(w)
+		s.mu.Unlock()
+		return
+	}
+	s.mu.Unlock()
+	b.end(w, s)
+}
+
+// discard ends s for good, after kicking its connection (BYE 306): a
+// HELLO with its client id asked for a clean start.
+func (b *Broker) discard(w *Worker, s *Session) {
+	s.mu.Lock()
+	p := s.peer
+	s.mu.Unlock()
+	if p != nil {
+		p.Kick(codec.CodeTakenOver)
+	}
+	b.end(w, s)
+}
+
+// end ends a session for good: it leaves every room, its messages are
+// released, and a persistent session is deleted from the store.
+func (b *Broker) end(w *Worker, s *Session) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	s.peer = nil
+	s.dropAllLocked(w)
+	s.mu.Unlock()
+	b.adapter.Remove(s.name)
+	b.mu.Lock()
+	if s.clientID != "" && b.byClient[s.clientID] == s {
+		delete(b.byClient, s.clientID)
+	}
+	if s.persistent && b.byNum[s.num] == s {
+		delete(b.byNum, s.num)
+	}
+	delete(b.watched, s)
+	b.mu.Unlock()
+	if s.persistent {
+		w.batch.DeleteSession(s.clientID)
+	}
+	b.sessions.Add(-1)
+}
+
+// allocNumLocked returns a store number no live session uses.
+func (b *Broker) allocNumLocked() uint32 {
+	for {
+		n := b.nextNum
+		b.nextNum++
+		if _, used := b.byNum[n]; !used && n != 0 {
+			return n
+		}
+	}
 }
 
 // keepAlive clamps a client's requested keepalive (seconds, 0 = default).
@@ -154,23 +335,36 @@ func (b *Broker) keepAlive(secs uint32) time.Duration {
 	return min(max(d, b.cfg.MinKeepAlive), b.cfg.MaxKeepAlive)
 }
 
-// Close ends a session: it leaves every room and stops counting. It is
-// idempotent and safe from any goroutine.
-func (b *Broker) Close(s *Session) {
-	if s == nil || !s.closed.CompareAndSwap(false, true) {
-		return
+// window clamps a client's requested inflight window (0 = default).
+func (b *Broker) window(n uint32) int {
+	if n == 0 {
+		return b.cfg.Inflight
 	}
-	b.adapter.Remove(s.name)
-	b.sessions.Add(-1)
+	return min(int(n), b.cfg.MaxInflight)
 }
 
-// nextMsgID returns a server message id, never 0.
-func (b *Broker) nextMsgID() uint32 {
+// expiry clamps a client's requested session expiry (seconds, 0 = default).
+func (b *Broker) expiry(secs uint32) time.Duration {
+	if secs == 0 {
+		return b.cfg.Expiry
+	}
+	return min(time.Duration(secs)*time.Second, b.cfg.MaxExpiry)
+}
+
+// nextSeq returns a message sequence number whose low 32 bits are not 0.
+func (b *Broker) nextSeq() uint64 {
 	for {
-		if id := b.msgID.Add(1); id != 0 {
-			return id
+		if seq := b.seq.Add(1); uint32(seq) != 0 {
+			return seq
 		}
 	}
+}
+
+// watch asks the timer to retransmit to s.
+func (b *Broker) watch(s *Session) {
+	b.mu.Lock()
+	b.watched[s] = struct{}{}
+	b.mu.Unlock()
 }
 
 func randomID() uint64 {

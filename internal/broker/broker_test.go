@@ -9,7 +9,6 @@ import (
 	"github.com/packetd/packetd/codec"
 	"github.com/packetd/packetd/internal/deliver"
 	"github.com/packetd/packetd/internal/stats"
-	"github.com/packetd/packetd/rooms"
 )
 
 // fakePeer records what it is sent; it is written from any pass like a UDP
@@ -23,6 +22,9 @@ type fakePeer struct {
 func (p *fakePeer) ID() string                          { return p.s.Name() }
 func (p *fakePeer) Group() int                          { return deliver.GroupAny }
 func (p *fakePeer) Attach(s *Session)                   { p.s = s }
+func (p *fakePeer) Session() *Session                   { return p.s }
+func (p *fakePeer) Reliable() bool                      { return true }
+func (p *fakePeer) Kick(codec.Code)                     {}
 func (p *fakePeer) Flush(*deliver.Outbox)               {}
 func (p *fakePeer) Enqueue(_ *deliver.Outbox, f []byte) { p.frames++; p.last = f }
 
@@ -37,16 +39,13 @@ func newFixture(tb testing.TB, n int, cfg Config) *fixture {
 	tb.Helper()
 	st := new(stats.Stats)
 	hub := deliver.NewHub(1<<20, st)
-	ad, err := rooms.NewLocal(rooms.Config{Sink: hub})
-	if err != nil {
-		tb.Fatal(err)
-	}
 	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	b, err := New(cfg, ad, st)
+	b, err := New(cfg, hub, st)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	f := &fixture{b: b, w: NewWorker(deliver.NewOutbox(deliver.NoGroup, st)), st: st}
+	tb.Cleanup(func() { b.Close() })
+	f := &fixture{b: b, w: b.NewWorker(deliver.NewOutbox(deliver.NoGroup, st)), st: st}
 	for range n {
 		p := &fakePeer{}
 		if _, code := b.Open(f.w, p, codec.Header{Type: codec.TypeHello, ID: 1}, nil); code != codec.CodeNormal {
@@ -54,7 +53,7 @@ func newFixture(tb testing.TB, n int, cfg Config) *fixture {
 		}
 		f.peers = append(f.peers, p)
 	}
-	f.w.Out.Flush()
+	f.w.Flush()
 	return f
 }
 
@@ -64,8 +63,8 @@ func (f *fixture) handle(tb testing.TB, p *fakePeer, t codec.Type, id uint32, bo
 	if err != nil {
 		tb.Fatal(err)
 	}
-	v := f.b.Handle(f.w, p.s, pkt)
-	f.w.Out.Flush()
+	v := f.b.Handle(f.w, p, pkt)
+	f.w.Flush()
 	return v
 }
 
@@ -97,7 +96,7 @@ func TestHandleReplies(t *testing.T) {
 		{"join reserved", codec.TypeJoin, 0, &codec.Rooms{Rooms: rooms1("$x")}, codec.TypeError, codec.CodeInvalidRoom, false},
 		{"join too long", codec.TypeJoin, 0, &codec.Rooms{Rooms: [][]byte{long}}, codec.TypeError, codec.CodeInvalidRoom, false},
 		{"join not utf8", codec.TypeJoin, 0, &codec.Rooms{Rooms: [][]byte{{0xff}}}, codec.TypeError, codec.CodeInvalidRoom, false},
-		{"emit qos1", codec.TypeEmit, codec.FlagQoS1, &codec.Emit{Rooms: rooms1("a")}, codec.TypeError, codec.CodeQoSUnsupported, false},
+		{"emit qos1", codec.TypeEmit, codec.FlagQoS1, &codec.Emit{Rooms: rooms1("a")}, codec.TypeAck, 0, false},
 		{"emit long event", codec.TypeEmit, 0, &codec.Emit{Rooms: rooms1("a"), Event: long}, codec.TypeError, codec.CodeInvalidEvent, false},
 		{"ping", codec.TypePing, 0, &codec.Ping{Token: []byte("tok")}, codec.TypePong, 0, false},
 	}
@@ -107,7 +106,7 @@ func TestHandleReplies(t *testing.T) {
 			f := newFixture(t, 1, Config{})
 			p := f.peers[0]
 			pkt, _ := codec.ParsePacket(codec.AppendPacket(nil, codec.Header{Type: tt.typ, Flags: tt.flags, ID: 9}, tt.body))
-			v := f.b.Handle(f.w, p.s, pkt)
+			v := f.b.Handle(f.w, p, pkt)
 			if v.End != tt.wantEnd {
 				t.Fatalf("End = %v, want %v", v.End, tt.wantEnd)
 			}
@@ -164,8 +163,8 @@ func TestEmitAllocs(t *testing.T) {
 	pkt, _ := codec.ParsePacket(codec.AppendPacket(nil, codec.Header{Type: codec.TypeEmit},
 		&codec.Emit{Rooms: rooms1("room"), Event: []byte("e"), Data: []byte{0xc4, 1, 7}}))
 	run := func() {
-		f.b.Handle(f.w, pub.s, pkt)
-		f.w.Out.Flush()
+		f.b.Handle(f.w, pub, pkt)
+		f.w.Flush()
 	}
 	run()
 	before, pubBefore := f.peers[1].frames, pub.frames
@@ -192,8 +191,8 @@ func BenchmarkEmit(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(len(pkt.Body)))
 			for b.Loop() {
-				f.b.Handle(f.w, f.peers[0].s, pkt)
-				f.w.Out.Flush()
+				f.b.Handle(f.w, f.peers[0], pkt)
+				f.w.Flush()
 			}
 		})
 	}

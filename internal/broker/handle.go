@@ -2,9 +2,11 @@ package broker
 
 import (
 	"errors"
+	"time"
 	"unicode/utf8"
 
 	"github.com/packetd/packetd/codec"
+	"github.com/packetd/packetd/internal/store"
 	"github.com/packetd/packetd/rooms"
 )
 
@@ -13,13 +15,13 @@ const MaxName = 255
 
 // Verdict is what Handle tells the transport to do after a packet.
 type Verdict struct {
-	// End asks the transport to end the session.
+	// End asks the transport to end the connection.
 	End bool
 	// Code, when End is set, is what to send before ending: an ERROR with
 	// this code for protocol violations (CodeNormal: send nothing, the
 	// client said BYE). When End is not set and Code is not CodeNormal,
-	// the packet's body was invalid: TCP ends the session anyway, UDP drops
-	// the datagram (see Handle).
+	// the packet's body was invalid: TCP ends the connection anyway, UDP
+	// drops one datagram and keeps the session (see Handle).
 	Code codec.Code
 }
 
@@ -30,28 +32,31 @@ var (
 
 func fatal(c codec.Code) Verdict { return Verdict{End: true, Code: c} }
 
-// Handle processes one packet of an open session: replies and broadcasts go
-// to w.Out. Request errors (bad room name, too many rooms, ...) are answered
-// here with an ERROR carrying the request's id. The returned Verdict says
-// whether the session must end. A body that fails to decode yields
+// Handle processes one packet that p, a peer with an open session,
+// received: replies and broadcasts go to w.Out, writes to w's store batch.
+// Request errors (bad room name, too many rooms, ...) are answered here
+// with an ERROR carrying the request's id. The returned Verdict says
+// whether the connection must end. A body that fails to decode yields
 // Verdict{Code: CodeInvalidBody} with End unset: the transport decides (TCP
 // closes, UDP drops one datagram and keeps the session).
-func (b *Broker) Handle(w *Worker, s *Session, p codec.Packet) Verdict {
-	switch p.Type {
+func (b *Broker) Handle(w *Worker, p Peer, pkt codec.Packet) Verdict {
+	s := p.Session()
+	switch pkt.Type {
 	case codec.TypeJoin, codec.TypeLeave:
-		return b.joinLeave(w, s, p)
+		return b.joinLeave(w, p, s, pkt)
 	case codec.TypeEmit:
-		return b.emit(w, s, p)
+		return b.emit(w, p, s, pkt)
+	case codec.TypeAck:
+		s.ack(w, p, pkt.ID)
+		return proceed
 	case codec.TypePing:
-		if err := w.dec.Decode(p.Type, p.Body, &w.ping); err != nil {
+		if err := w.dec.Decode(pkt.Type, pkt.Body, &w.ping); err != nil {
 			return Verdict{Code: codec.CodeInvalidBody}
 		}
-		w.Reply(s.peer, codec.Header{Type: codec.TypePong, ID: p.ID}, codec.RawBody(p.Body))
+		w.Reply(p, codec.Header{Type: codec.TypePong, ID: pkt.ID}, codec.RawBody(pkt.Body))
 		return proceed
-	case codec.TypePong, codec.TypeAck:
-		// PONG answers the server's PING (the transport checks tokens);
-		// ACK is for QoS 1, which this version does not send.
-		return proceed
+	case codec.TypePong:
+		return proceed // answers the server's PING (the transport checks tokens)
 	case codec.TypeBye:
 		return byeSeen
 	default: // a second HELLO, or a server-to-client type
@@ -59,83 +64,135 @@ func (b *Broker) Handle(w *Worker, s *Session, p codec.Packet) Verdict {
 	}
 }
 
-func (b *Broker) joinLeave(w *Worker, s *Session, p codec.Packet) Verdict {
-	if err := w.dec.Decode(p.Type, p.Body, &w.rooms); err != nil {
+func (b *Broker) joinLeave(w *Worker, p Peer, s *Session, pkt codec.Packet) Verdict {
+	if err := w.dec.Decode(pkt.Type, pkt.Body, &w.rooms); err != nil {
 		return Verdict{Code: codec.CodeInvalidBody}
 	}
-	if p.Flags != 0 {
+	if pkt.Flags != 0 {
 		return fatal(codec.CodeInvalidFlags)
 	}
 	for _, r := range w.rooms.Rooms {
 		if !validName(r, 1) || r[0] == '$' {
-			return b.refuse(w, s, p.ID, codec.CodeInvalidRoom)
+			return b.refuse(w, p, pkt.ID, codec.CodeInvalidRoom)
 		}
 	}
 	var err error
-	if p.Type == codec.TypeJoin {
+	if pkt.Type == codec.TypeJoin {
 		err = b.adapter.Join(s.name, w.rooms.Rooms...)
 	} else {
 		err = b.adapter.Leave(s.name, w.rooms.Rooms...)
 	}
 	switch {
 	case err == nil:
-		w.Reply(s.peer, codec.Header{Type: codec.TypeAck, ID: p.ID}, nil)
+		if s.persistent {
+			// The rooms of a persistent session are stored: answer once
+			// they are durable.
+			s.mu.Lock()
+			s.dirtyLocked(w)
+			s.mu.Unlock()
+			w.acks = append(w.acks, pendingAck{peer: p, id: pkt.ID})
+			return proceed
+		}
+		w.Reply(p, ackHeader(pkt.ID), nil)
 		return proceed
 	case errors.Is(err, rooms.ErrTooManyRooms):
-		return b.refuse(w, s, p.ID, codec.CodeTooManyRooms)
+		return b.refuse(w, p, pkt.ID, codec.CodeTooManyRooms)
 	case errors.Is(err, rooms.ErrOwnRoom):
-		return b.refuse(w, s, p.ID, codec.CodeInvalidRoom)
-	default: // the session was removed concurrently (expiry, shutdown)
+		return b.refuse(w, p, pkt.ID, codec.CodeInvalidRoom)
+	default: // the session ended concurrently (expiry, takeover, shutdown)
 		return byeSeen
 	}
 }
 
-func (b *Broker) emit(w *Worker, s *Session, p codec.Packet) Verdict {
+func (b *Broker) emit(w *Worker, p Peer, s *Session, pkt codec.Packet) Verdict {
 	e := &w.emit
-	if err := w.dec.Decode(p.Type, p.Body, e); err != nil {
+	if err := w.dec.Decode(pkt.Type, pkt.Body, e); err != nil {
 		return Verdict{Code: codec.CodeInvalidBody}
 	}
-	if p.Flags.QoS() != 0 || p.Flags.Dup() {
-		return b.refuse(w, s, p.ID, codec.CodeQoSUnsupported)
+	qos1 := pkt.Flags.QoS() == 1
+	if qos1 {
+		s.mu.Lock()
+		seen, acked := s.pub.seen(pkt.ID)
+		s.mu.Unlock()
+		if seen {
+			// A copy the client sent again: broadcast once, ACK again
+			// (or let the pending ACK answer both).
+			b.stats.DupPublishes.Add(1)
+			if acked {
+				w.Reply(p, ackHeader(pkt.ID), nil)
+			}
+			return proceed
+		}
 	}
 	if len(e.Rooms) > b.cfg.MaxTargets || len(e.Except) > b.cfg.MaxTargets {
-		return b.refuse(w, s, p.ID, codec.CodeTooManyTargets)
+		return b.refuse(w, p, pkt.ID, codec.CodeTooManyTargets)
 	}
 	for _, r := range e.Rooms {
 		if !validName(r, 1) {
-			return b.refuse(w, s, p.ID, codec.CodeInvalidRoom)
+			return b.refuse(w, p, pkt.ID, codec.CodeInvalidRoom)
 		}
 	}
 	for _, r := range e.Except {
 		if !validName(r, 1) {
-			return b.refuse(w, s, p.ID, codec.CodeInvalidRoom)
+			return b.refuse(w, p, pkt.ID, codec.CodeInvalidRoom)
 		}
 	}
 	if !validName(e.Event, 0) {
-		return b.refuse(w, s, p.ID, codec.CodeInvalidEvent)
+		return b.refuse(w, p, pkt.ID, codec.CodeInvalidEvent)
 	}
-
 	w.msg = codec.Message{Rooms: e.Rooms, From: s.nameBytes, Event: e.Event, Data: e.Data}
 	if codec.PacketLen(&w.msg) > b.cfg.MaxFrame {
 		// The server never sends a frame over the max_frame it announced.
-		return b.refuse(w, s, p.ID, codec.CodeTooLarge)
+		return b.refuse(w, p, pkt.ID, codec.CodeTooLarge)
 	}
-	frame := w.Out.Frame(codec.Header{Type: codec.TypeMessage, ID: b.nextMsgID()}, &w.msg)
 	except := append(w.except[:0], e.Except...)
 	if !e.Echo {
 		except = append(except, s.nameBytes)
 	}
 	w.except = except
-	n := b.adapter.Broadcast(frame, rooms.BroadcastOptions{Rooms: e.Rooms, Except: except, Origin: w.Out})
+	opts := rooms.BroadcastOptions{Rooms: e.Rooms, Except: except, Origin: w}
+	var n int
+	if qos1 {
+		n = b.emitQoS1(w, p, s, pkt.ID, opts)
+	} else {
+		frame := w.Out.Frame(codec.Header{Type: codec.TypeMessage, ID: uint32(b.nextSeq())}, &w.msg)
+		n = b.adapter.Broadcast(frame, opts)
+	}
 	clear(w.except) // do not keep the input buffer reachable
 	b.stats.Emits.Add(1)
 	b.stats.Recipients.Add(uint64(n))
 	return proceed
 }
 
-func (b *Broker) refuse(w *Worker, s *Session, id uint32, c codec.Code) Verdict {
+// emitQoS1 broadcasts w.msg at QoS 1: one body, queued in every recipient
+// session. The publisher's ACK goes out once the message is durable for
+// the persistent sessions that will receive it (at once if none will).
+func (b *Broker) emitQoS1(w *Worker, p Peer, s *Session, id uint32, opts rooms.BroadcastOptions) int {
+	q := &qmsg{seq: b.nextSeq(), time: time.Now()}
+	q.body = w.msg.Append(make([]byte, 0, w.msg.Len()))
+	w.q = q
+	n := b.adapter.Broadcast(q.body, opts)
+	w.q = nil
+	b.stats.QoS1Emits.Add(1)
+	if len(q.recips) > 0 && q.refs.Load() > 0 {
+		q.stored.Store(true)
+		w.batch.PutMessage(&store.Message{Seq: q.seq, Frame: q.body, Recipients: q.recips, Time: q.time.UnixNano()})
+		w.acks = append(w.acks, pendingAck{peer: p, id: id, pub: true})
+		s.mu.Lock()
+		s.pub.add(id, false, b.cfg.DedupIDs)
+		s.mu.Unlock()
+		return n
+	}
+	w.Reply(p, ackHeader(id), nil)
+	s.mu.Lock()
+	s.pub.add(id, true, b.cfg.DedupIDs)
+	s.mu.Unlock()
+	return n
+}
+
+func (b *Broker) refuse(w *Worker, p Peer, id uint32, c codec.Code) Verdict {
 	b.stats.RequestErrors.Add(1)
-	w.Error(s.peer, id, c)
+	w.Error(p, id, c)
 	return proceed
 }
 

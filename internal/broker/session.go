@@ -2,30 +2,54 @@ package broker
 
 import (
 	"encoding/hex"
-	"sync/atomic"
+	"sync"
 	"time"
 
+	"github.com/packetd/packetd/codec"
 	"github.com/packetd/packetd/internal/deliver"
 )
 
 // Peer is a transport's end of a session: a TCP connection or a UDP
-// session entry.
+// session entry. A session has at most one peer at a time; a persistent
+// session whose peer is gone waits, offline, for the next.
 type Peer interface {
 	deliver.Recipient
-	// Attach binds the peer to its session; Open calls it before the
-	// session joins its own room, so ID() works from then on.
+	// Attach binds the peer to its session; Open calls it before the peer
+	// becomes a room member, so ID and Session work from then on.
 	Attach(s *Session)
+	// Session returns the session Attach bound.
+	Session() *Session
+	// Reliable reports whether the transport delivers in order without
+	// loss (TCP): QoS 1 MESSAGEs are then resent only when the session
+	// resumes, never on a timer.
+	Reliable() bool
+	// Kick ends this connection, from any goroutine, after a BYE with
+	// code: the session itself lives on (another peer took it over).
+	Kick(code codec.Code)
 }
 
 // Session is the transport-independent state of one session. Its methods
 // are safe for concurrent use.
 type Session struct {
-	id        uint64
-	name      string // "$" + 16 hex digits: the id as text, and the own room's name
-	nameBytes []byte
+	b          *Broker
+	id         uint64
+	name       string // "$" + 16 hex digits: the id as text, and the own room's name
+	nameBytes  []byte
+	clientID   string // "" for an anonymous session
+	persistent bool   // outlives its connection (a client id and clean=false)
+	num        uint32 // a persistent session's number in the store
+	offline    *offlineMember
+
+	mu        sync.Mutex // guards the fields below
+	peer      Peer       // nil while offline
 	keepAlive time.Duration
-	peer      Peer
-	closed    atomic.Bool
+	expiry    time.Duration
+	window    int
+	since     time.Time // when it went offline
+	closed    bool
+	out       outbound // QoS 1 messages on their way to the client
+	pub       recent   // QoS 1 EMIT ids seen from the client
+	dirty     bool     // the stored record is out of date
 }
 
 func (s *Session) setID(id uint64) {
@@ -45,11 +69,80 @@ func (s *Session) ID() uint64 { return s.id }
 // Name returns the id in text form, which is also its own room's name.
 func (s *Session) Name() string { return s.name }
 
+// ClientID returns the client id, "" for an anonymous session.
+func (s *Session) ClientID() string { return s.clientID }
+
+// Persistent reports whether the session outlives its connections.
+func (s *Session) Persistent() bool { return s.persistent }
+
 // KeepAlive returns the interval the client must send within.
-func (s *Session) KeepAlive() time.Duration { return s.keepAlive }
+func (s *Session) KeepAlive() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.keepAlive
+}
 
 // IdleTimeout returns how long the session may stay silent: 1.5 keepalives.
-func (s *Session) IdleTimeout() time.Duration { return s.keepAlive * 3 / 2 }
+func (s *Session) IdleTimeout() time.Duration { return s.KeepAlive() * 3 / 2 }
 
-// Closed reports whether Broker.Close has run for the session.
-func (s *Session) Closed() bool { return s.closed.Load() }
+// Closed reports whether the session has ended for good.
+func (s *Session) Closed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// Online reports whether the session has a peer.
+func (s *Session) Online() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.peer != nil
+}
+
+// offlineMember stands in the rooms for a persistent session without a
+// connection: QoS 1 messages queue in the session (the broker's Sink sees
+// to that); QoS 0 messages are not kept.
+type offlineMember struct{ s *Session }
+
+func (m *offlineMember) ID() string                      { return m.s.name }
+func (m *offlineMember) Group() int                      { return deliver.GroupAny }
+func (m *offlineMember) Session() *Session               { return m.s }
+func (m *offlineMember) Enqueue(*deliver.Outbox, []byte) {}
+func (m *offlineMember) Flush(*deliver.Outbox)           {}
+
+// recent remembers the last n ids (a ring) with a flag each: QoS 1 EMIT ids
+// whose broadcast is done, and whether their ACK was sent (durable).
+type recent struct {
+	ids  []uint32
+	next int
+	set  map[uint32]bool // id -> acked
+}
+
+// seen reports whether id is remembered, and whether it was acked.
+func (r *recent) seen(id uint32) (seen, acked bool) {
+	acked, seen = r.set[id]
+	return seen, acked
+}
+
+// add remembers id, forgetting the oldest beyond n.
+func (r *recent) add(id uint32, acked bool, n int) {
+	if n == 0 {
+		return
+	}
+	if r.set == nil {
+		r.set = make(map[uint32]bool, n)
+		r.ids = make([]uint32, 0, n)
+	}
+	if _, ok := r.set[id]; ok {
+		r.set[id] = acked
+		return
+	}
+	if len(r.ids) < n {
+		r.ids = append(r.ids, id)
+	} else {
+		delete(r.set, r.ids[r.next])
+		r.ids[r.next] = id
+		r.next = (r.next + 1) % n
+	}
+	r.set[id] = acked
+}

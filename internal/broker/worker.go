@@ -3,13 +3,16 @@ package broker
 import (
 	"github.com/packetd/packetd/codec"
 	"github.com/packetd/packetd/internal/deliver"
+	"github.com/packetd/packetd/internal/store"
 )
 
 // Worker is one goroutine's scratch for the session layer: its Outbox, a
-// body decoder and reusable bodies, so handling a packet allocates nothing.
-// It is not safe for concurrent use.
+// body decoder, reusable bodies, and what its pass has for the store, so
+// handling a packet allocates nothing on the QoS 0 path. It is not safe for
+// concurrent use.
 type Worker struct {
 	Out    *deliver.Outbox
+	b      *Broker
 	dec    *codec.Decoder
 	hello  codec.Hello
 	rooms  codec.Rooms
@@ -17,12 +20,29 @@ type Worker struct {
 	ping   codec.Ping
 	msg    codec.Message
 	except [][]byte
+
+	q     *qmsg        // the QoS 1 message being broadcast, for the Sink
+	batch store.Batch  // this pass's writes
+	acks  []pendingAck // ACKs to send once batch is durable
+	dirty []*Session   // sessions whose records this pass must write
 }
 
 // NewWorker returns a Worker writing to out.
-func NewWorker(out *deliver.Outbox) *Worker {
-	return &Worker{Out: out, dec: codec.NewDecoder()}
+func (b *Broker) NewWorker(out *deliver.Outbox) *Worker {
+	return &Worker{Out: out, b: b, dec: codec.NewDecoder()}
 }
+
+// Flush ends the pass: what it has for the store is committed (ACKs that
+// wait for durability are sent when the commit is done), then everything
+// queued is written.
+func (w *Worker) Flush() {
+	w.b.commit(w)
+	w.Out.Flush()
+}
+
+// Commit hands what the pass has for the store to it now, without writing
+// the Outbox: for work done outside a pass (a connection closed by gnet).
+func (w *Worker) Commit() { w.b.commit(w) }
 
 // Decode decodes p's body into v with the Worker's decoder.
 func (w *Worker) Decode(p codec.Packet, v codec.Body) error {
@@ -44,6 +64,8 @@ func (w *Worker) Error(r deliver.Recipient, id uint32, code codec.Code) {
 func (w *Worker) Bye(r deliver.Recipient, code codec.Code) {
 	w.Reply(r, codec.Header{Type: codec.TypeBye}, &codec.Error{Code: uint16(code), Msg: codeText(code)})
 }
+
+func ackHeader(id uint32) codec.Header { return codec.Header{Type: codec.TypeAck, ID: id} }
 
 // codeText returns a code's text without allocating per call.
 func codeText(c codec.Code) []byte {

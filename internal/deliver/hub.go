@@ -68,6 +68,43 @@ func (h *Hub) Deliver(origin any, group int, msg []byte, members []rooms.Member)
 	groups[group].push(msg, members)
 }
 
+// DeliverOne hands frame to r alone, from the right goroutine: at once if
+// r can be written from origin's, else through r's group's inbox.
+func (h *Hub) DeliverOne(origin *Outbox, frame []byte, r Recipient) {
+	g := r.Group()
+	if g == GroupAny || g == origin.group {
+		r.Enqueue(origin, frame)
+		return
+	}
+	groups := *h.groups.Load()
+	if g < 0 || g >= len(groups) {
+		return
+	}
+	groups[g].pushOne(frame, r)
+}
+
+// Puller is something that keeps its own queue for a recipient (a QoS 1
+// session): Pull moves what is due into o, on the goroutine that may write
+// to the recipient.
+type Puller interface {
+	Pull(o *Outbox)
+}
+
+// Wake has p pull from the goroutine that may write to group: at once if
+// group is GroupAny or origin's own, else through the group's inbox (no
+// bytes are copied, only p).
+func (h *Hub) Wake(origin *Outbox, group int, p Puller) {
+	if group == GroupAny || group == origin.group {
+		p.Pull(origin)
+		return
+	}
+	groups := *h.groups.Load()
+	if group < 0 || group >= len(groups) {
+		return
+	}
+	groups[group].wake(p)
+}
+
 // Run runs f on the event loop of the given TCP group. It is for rare work
 // (timeouts, shutdown); broadcasts go through Deliver.
 func (h *Hub) Run(group int, f func()) error {
@@ -101,11 +138,51 @@ type batch struct {
 	bytes   []byte
 	members []Recipient
 	entries []entry
+	pullers []Puller // woken after the entries, in order
 }
 
 type entry struct {
 	off, n int // the message: bytes[off:off+n]
 	lo, hi int // its recipients: members[lo:hi]
+}
+
+func (g *group) wake(p Puller) {
+	g.mu.Lock()
+	g.cur.pullers = append(g.cur.pullers, p)
+	g.scheduleLocked()
+}
+
+func (g *group) pushOne(msg []byte, r Recipient) {
+	g.mu.Lock()
+	if len(g.cur.bytes)+len(msg) > g.max {
+		g.mu.Unlock()
+		g.dropped.Add(1)
+		return
+	}
+	e := entry{off: len(g.cur.bytes), n: len(msg), lo: len(g.cur.members)}
+	g.cur.bytes = append(g.cur.bytes, msg...)
+	g.cur.members = append(g.cur.members, r)
+	e.hi = len(g.cur.members)
+	g.cur.entries = append(g.cur.entries, e)
+	g.scheduleLocked()
+}
+
+// scheduleLocked queues a drain task unless one is queued already; it
+// unlocks g.mu.
+func (g *group) scheduleLocked() {
+	schedule := !g.scheduled
+	g.scheduled = true
+	g.mu.Unlock()
+	if schedule {
+		if err := g.exec.Execute(g.drainFn); err != nil {
+			// The loop is gone (shutdown): nothing will drain; forget it.
+			g.mu.Lock()
+			g.dropped.Add(uint64(len(g.cur.members)))
+			g.cur.reset()
+			g.scheduled = false
+			g.mu.Unlock()
+		}
+	}
 }
 
 func (g *group) push(msg []byte, members []rooms.Member) {
@@ -122,19 +199,7 @@ func (g *group) push(msg []byte, members []rooms.Member) {
 	}
 	e.hi = len(g.cur.members)
 	g.cur.entries = append(g.cur.entries, e)
-	schedule := !g.scheduled
-	g.scheduled = true
-	g.mu.Unlock()
-	if schedule {
-		if err := g.exec.Execute(g.drainFn); err != nil {
-			// The loop is gone (shutdown): nothing will drain; forget it.
-			g.mu.Lock()
-			g.dropped.Add(uint64(len(g.cur.members)))
-			g.cur.reset()
-			g.scheduled = false
-			g.mu.Unlock()
-		}
-	}
+	g.scheduleLocked()
 }
 
 // drain runs on the group's event loop.
@@ -151,6 +216,9 @@ func (g *group) drain() {
 			r.Enqueue(g.out, msg)
 		}
 	}
+	for _, p := range b.pullers {
+		p.Pull(g.out)
+	}
 	g.out.Flush()
 
 	b.reset()
@@ -161,5 +229,6 @@ func (g *group) drain() {
 
 func (b *batch) reset() {
 	clear(b.members)
-	b.bytes, b.members, b.entries = b.bytes[:0], b.members[:0], b.entries[:0]
+	clear(b.pullers)
+	b.bytes, b.members, b.entries, b.pullers = b.bytes[:0], b.members[:0], b.entries[:0], b.pullers[:0]
 }

@@ -82,6 +82,17 @@ func (o *Outbox) Frame(h codec.Header, body codec.Body) []byte {
 	return o.arena[start:len(o.arena):cap(o.arena)]
 }
 
+// Join copies a and then b into the arena as one slice, valid until Flush
+// returns: a frame whose header differs per recipient.
+func (o *Outbox) Join(a, b []byte) []byte {
+	if len(o.arena) > maxArena {
+		o.Flush()
+	}
+	start := len(o.arena)
+	o.arena = append(append(o.arena, a...), b...)
+	return o.arena[start:len(o.arena):cap(o.arena)]
+}
+
 // MarkDirty asks Flush to call r.Flush. A recipient calls it once per pass,
 // from Enqueue, when it first has something pending.
 func (o *Outbox) MarkDirty(r Recipient) {

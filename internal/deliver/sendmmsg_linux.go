@@ -67,3 +67,17 @@ func (s *sysBatch) send(fd int, addrs []Sockaddr, bufs [][]byte) (sent int) {
 }
 
 func rawPtr[T any](p *T) unsafe.Pointer { return unsafe.Pointer(p) }
+
+// SendTo sends one datagram at once, outside any batch: for rare messages
+// from goroutines that own no Outbox (a BYE to a connection being kicked).
+func SendTo(fd int, sa *Sockaddr, b []byte) error {
+	if len(b) == 0 {
+		return nil
+	}
+	_, _, errno := unix.Syscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)),
+		unix.MSG_DONTWAIT, uintptr(unsafe.Pointer(&sa.raw)), uintptr(sa.len))
+	if errno != 0 {
+		return errno
+	}
+	return nil
+}

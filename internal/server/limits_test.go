@@ -89,8 +89,6 @@ func TestRequestErrors(t *testing.T) {
 		{name: "LEAVE own room", reqOwn: true, req: leave(), code: codec.CodeInvalidRoom},
 		{name: "LEAVE a room not joined", setup: []string{"a"}, req: leave("zz", "a"), wantRooms: []string{}},
 		{name: "LEAVE invalid name", setup: []string{"a"}, req: leave("a", ""), code: codec.CodeInvalidRoom},
-		{name: "EMIT at QoS 1", req: emit(codec.FlagQoS1, codec.Emit{Rooms: names("a")}), code: codec.CodeQoSUnsupported},
-		{name: "EMIT with DUP flag", req: emit(codec.FlagDup, codec.Emit{Rooms: names("a")}), code: codec.CodeQoSUnsupported},
 		{name: "EMIT to too many rooms", req: emit(0, codec.Emit{Rooms: names("a", "b", "c", "d", "e")}), code: codec.CodeTooManyTargets},
 		{name: "EMIT with too many exceptions", req: emit(0, codec.Emit{Rooms: names("a"), Except: names("a", "b", "c", "d", "e")}), code: codec.CodeTooManyTargets},
 		{name: "EMIT to an empty room name", req: emit(0, codec.Emit{Rooms: names("a", "")}), code: codec.CodeInvalidRoom},

@@ -10,10 +10,12 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"time"
 
 	"github.com/packetd/packetd/internal/broker"
 	"github.com/packetd/packetd/internal/deliver"
 	"github.com/packetd/packetd/internal/stats"
+	"github.com/packetd/packetd/internal/store"
 	"github.com/packetd/packetd/rooms"
 	"github.com/packetd/packetd/transport/tcp"
 	"github.com/packetd/packetd/transport/udp"
@@ -30,7 +32,16 @@ type Config struct {
 	// MaxInbox bounds the bytes waiting for one TCP event loop from the
 	// others; default 64 MiB.
 	MaxInbox int
-	Logger   *slog.Logger
+	// DataDir holds the durable store (DataDir/packetd.db): persistent
+	// sessions and the QoS 1 messages they have not acknowledged survive a
+	// restart, kill -9 included. Empty keeps them in memory only.
+	DataDir string
+	// NoSync skips fsync after each commit (see store.Config.NoSync).
+	NoSync bool
+	// CommitDelay makes each commit wait this long for more writes to
+	// share its fsync (see store.Config.MaxBatchDelay).
+	CommitDelay time.Duration
+	Logger      *slog.Logger
 }
 
 // Server is a running packetd.
@@ -57,22 +68,30 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{Stats: new(stats.Stats), log: cfg.Logger}
 	hub := deliver.NewHub(cfg.MaxInbox, s.Stats)
-	var err error
-	s.Adapter, err = rooms.NewLocal(rooms.Config{MaxRoomsPerMember: cfg.Broker.MaxRooms, Sink: hub})
-	if err != nil {
-		return nil, err
-	}
 	bc := cfg.Broker
 	bc.Logger = cfg.Logger
+	if bc.Store == nil && cfg.DataDir != "" {
+		st, err := store.OpenBolt(store.Config{Dir: cfg.DataDir, NoSync: cfg.NoSync,
+			MaxBatchDelay: cfg.CommitDelay, Logger: cfg.Logger})
+		if err != nil {
+			return nil, err
+		}
+		bc.Store = st
+	}
 	if bc.MaxFrame == 0 {
 		bc.MaxFrame = cfg.TCP.MaxFrame
 	}
 	if bc.MaxDatagram == 0 {
 		bc.MaxDatagram = cfg.UDP.MaxDatagram
 	}
-	if s.Broker, err = broker.New(bc, s.Adapter, s.Stats); err != nil {
+	var err error
+	if s.Broker, err = broker.New(bc, hub, s.Stats); err != nil {
+		if bc.Store != nil {
+			_ = bc.Store.Close()
+		}
 		return nil, err
 	}
+	s.Adapter = s.Broker.Adapter()
 	bc = s.Broker.Config()
 	if !cfg.DisableTCP {
 		tc := cfg.TCP
@@ -91,10 +110,12 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// Start binds the listeners and serves in the background.
+// Start binds the listeners and serves in the background. If it fails,
+// everything New started is stopped again.
 func (s *Server) Start() error {
 	if s.tcp != nil {
 		if err := s.tcp.Start(); err != nil {
+			_ = s.Broker.Close()
 			return err
 		}
 		s.log.Info("listening", "transport", "tcp", "addr", s.tcp.Addr().String())
@@ -104,6 +125,7 @@ func (s *Server) Start() error {
 			if s.tcp != nil {
 				_ = s.tcp.Shutdown(context.Background())
 			}
+			_ = s.Broker.Close()
 			return err
 		}
 		s.log.Info("listening", "transport", "udp", "addr", s.udp.Addr().String())
@@ -127,7 +149,8 @@ func (s *Server) UDPAddr() net.Addr {
 	return s.udp.Addr()
 }
 
-// Shutdown says BYE to every session and stops both transports.
+// Shutdown says BYE to every session, stops both transports, and closes
+// the store after its last commit.
 func (s *Server) Shutdown(ctx context.Context) error {
 	var errs []error
 	if s.tcp != nil {
@@ -136,5 +159,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.udp != nil {
 		errs = append(errs, s.udp.Shutdown(ctx))
 	}
+	errs = append(errs, s.Broker.Close())
 	return errors.Join(errs...)
 }

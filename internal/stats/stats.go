@@ -41,6 +41,18 @@ type Stats struct {
 	DropTooLargeForUDP atomic.Uint64 // messages not sent to UDP recipients: over the datagram limit
 	DropInboxFull      atomic.Uint64 // deliveries dropped: an event loop's inbox was full
 	PathChallenges     atomic.Uint64 // UDP address changes that started a validation
+
+	// QoS 1 delivery and persistence.
+	QoS1Emits        atomic.Uint64 // QoS 1 EMITs broadcast
+	DupPublishes     atomic.Uint64 // QoS 1 EMITs received again (same id) and not broadcast again
+	Acked            atomic.Uint64 // QoS 1 MESSAGEs acknowledged by their recipients
+	Retransmits      atomic.Uint64 // QoS 1 MESSAGEs sent again (timer, or a resumed session)
+	QueueDrops       atomic.Uint64 // QoS 1 messages lost to a session queue's limits (overflow or age)
+	DeliveryTimeouts atomic.Uint64 // UDP peers given up on: a message unacknowledged after every retry
+	SessionsResumed  atomic.Uint64 // persistent sessions resumed by a HELLO
+	SessionsExpired  atomic.Uint64 // persistent sessions ended by their expiry
+	StoreBatches     atomic.Uint64 // batches handed to the store
+	StoreErrors      atomic.Uint64 // batches the store failed to write
 }
 
 // Snapshot returns every counter by field name.

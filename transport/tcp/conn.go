@@ -96,9 +96,9 @@ func (tc *conn) handle(pkt []byte) {
 		}
 		return
 	}
-	switch v := tc.srv.broker.Handle(w, tc.sess, p); {
+	switch v := tc.srv.broker.Handle(w, tc, p); {
 	case v.End && v.Code == codec.CodeNormal:
-		tc.srv.broker.Close(tc.sess)
+		tc.srv.broker.Detach(w, tc)
 		tc.bye = true
 	case v.Code != codec.CodeNormal:
 		tc.protocolError(v.Code)
@@ -119,7 +119,7 @@ func (tc *conn) fail(code codec.Code) {
 	tc.loop.w.Error(tc, 0, code)
 	tc.closing = true
 	tc.deadline = time.Now().Add(tc.srv.cfg.CloseGrace)
-	tc.srv.broker.Close(tc.sess)
+	tc.srv.broker.Detach(tc.loop.w, tc)
 }
 
 // ID implements rooms.Member.
@@ -131,6 +131,28 @@ func (tc *conn) Group() int { return tc.loop.group }
 // Attach implements broker.Peer.
 func (tc *conn) Attach(s *broker.Session) { tc.sess = s }
 
+// Session implements broker.Peer.
+func (tc *conn) Session() *broker.Session { return tc.sess }
+
+// Reliable implements broker.Peer: TCP neither loses nor reorders.
+func (tc *conn) Reliable() bool { return true }
+
+// Kick implements broker.Peer: on the connection's loop, say BYE (unless
+// code is CodeNormal) and close, lingering for the client to read it.
+func (tc *conn) Kick(code codec.Code) {
+	_ = tc.srv.hub.Run(tc.loop.group, func() {
+		if tc.closed || tc.closing {
+			return
+		}
+		if code != codec.CodeNormal {
+			tc.loop.w.Bye(tc, code)
+		}
+		tc.closing = true
+		tc.deadline = time.Now().Add(tc.srv.cfg.CloseGrace)
+		tc.loop.w.Flush()
+	})
+}
+
 // Enqueue implements deliver.Recipient. Messages beyond MaxOutbound bytes
 // queued to the connection are dropped; replies (which the client's own
 // requests bound) may use twice that before the client counts as a slow
@@ -141,14 +163,17 @@ func (tc *conn) Enqueue(o *deliver.Outbox, frame []byte) {
 	}
 	queued := tc.c.OutboundBuffered() + tc.pendingBytes + len(frame)
 	if queued > tc.srv.cfg.MaxOutbound {
-		if codec.Type(frame[codec.LenPrefixLen+1]) == codec.TypeMessage {
+		// A QoS 0 MESSAGE may be lost. A QoS 1 MESSAGE is bounded by the
+		// session's window, and replies by the client's own requests, up
+		// to twice the limit; beyond it the client is not reading at all.
+		h := frame[codec.LenPrefixLen:]
+		if codec.Type(h[1]) == codec.TypeMessage && codec.Flags(h[2]).QoS() == 0 {
 			tc.srv.stats.DropSlowConsumer.Add(1)
 			return
 		}
 		if queued > 2*tc.srv.cfg.MaxOutbound {
 			tc.closing = true
-			tc.srv.broker.Close(tc.sess)
-			_ = tc.c.Close()
+			_ = tc.c.Close() // OnClose detaches the session
 			return
 		}
 	}

@@ -223,7 +223,7 @@ func (s *Server) loopOf(c gnet.Conn) *loop {
 	if !ok {
 		group, out := s.hub.AddGroup(gnetx.Executor{EL: el})
 		out.Scratch = make([]byte, 0, 64<<10)
-		l = &loop{el: el, group: group, w: broker.NewWorker(out), conns: make(map[*conn]struct{})}
+		l = &loop{el: el, group: group, w: s.broker.NewWorker(out), conns: make(map[*conn]struct{})}
 		s.loops[el] = l
 	}
 	return l
@@ -250,7 +250,8 @@ func (s *Server) OnClose(c gnet.Conn, err error) gnet.Action {
 	s.conns.Add(-1)
 	clear(tc.pending)
 	tc.pending = nil
-	s.broker.Close(tc.sess)
+	s.broker.Detach(tc.loop.w, tc)
+	tc.loop.w.Commit()
 	s.stats.TCPConns.Add(-1)
 	return gnet.None
 }
@@ -259,7 +260,7 @@ func (s *Server) OnClose(c gnet.Conn, err error) gnet.Action {
 func (s *Server) OnTraffic(c gnet.Conn) gnet.Action {
 	tc := c.Context().(*conn)
 	action := tc.read()
-	tc.loop.w.Out.Flush()
+	tc.loop.w.Flush()
 	return action
 }
 
@@ -290,7 +291,7 @@ func (l *loop) sweep() {
 			tc.fail(codec.CodeIdleTimeout)
 		}
 	}
-	l.w.Out.Flush()
+	l.w.Flush()
 }
 
 // Shutdown stops accepting, says BYE (code 301) to every connection,
@@ -334,7 +335,7 @@ func (l *loop) bye() {
 			l.w.Error(tc, 0, codec.CodeShuttingDown)
 		}
 	}
-	l.w.Out.Flush()
+	l.w.Flush()
 	for tc := range l.conns {
 		_ = tc.c.Close()
 	}

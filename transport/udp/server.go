@@ -115,7 +115,7 @@ func New(cfg Config, b *broker.Broker, st *stats.Stats) (*Server, error) {
 	s := &Server{cfg: c, broker: b, stats: st, log: c.Logger,
 		booted: make(chan struct{}), done: make(chan error, 1),
 		hellos: make(map[netip.AddrPort]*session),
-		timer:  broker.NewWorker(deliver.NewOutbox(deliver.NoGroup, st)),
+		timer:  b.NewWorker(deliver.NewOutbox(deliver.NoGroup, st)),
 	}
 	s.table.init()
 	s.loops.Store(&map[int]*loop{})
@@ -197,7 +197,7 @@ func (s *Server) loopOf(fd int) *loop {
 	if l := old[fd]; l != nil {
 		return l
 	}
-	l := &loop{fd: fd, w: broker.NewWorker(deliver.NewOutbox(deliver.NoGroup, s.stats))}
+	l := &loop{fd: fd, w: s.broker.NewWorker(deliver.NewOutbox(deliver.NoGroup, s.stats))}
 	if sa, err := unix.Getsockname(fd); err == nil {
 		_, l.v6 = sa.(*unix.SockaddrInet6)
 	}
@@ -221,7 +221,7 @@ func (s *Server) OnTraffic(c gnet.Conn) gnet.Action {
 	ap := ua.AddrPort()
 	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	s.receive(l, ap, buf)
-	l.w.Out.Flush()
+	l.w.Flush()
 	return gnet.None
 }
 
@@ -237,9 +237,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.timerMu.Lock()
 	for _, ss := range s.table.all() {
 		s.timer.Bye(ss, codec.CodeShuttingDown) // within the 3x budget if unvalidated
-		s.end(ss)
+		s.end(s.timer, ss)
 	}
-	s.timer.Out.Flush()
+	s.timer.Flush()
 	s.timerMu.Unlock()
 	err := s.eng.Stop(ctx)
 	if runErr := <-s.done; err == nil {

@@ -77,6 +77,30 @@ func (ss *session) Group() int { return deliver.GroupAny }
 // Attach implements broker.Peer.
 func (ss *session) Attach(s *broker.Session) { ss.sess = s }
 
+// Session implements broker.Peer.
+func (ss *session) Session() *broker.Session { return ss.sess }
+
+// Reliable implements broker.Peer: UDP loses and reorders.
+func (ss *session) Reliable() bool { return false }
+
+// Kick implements broker.Peer: a BYE with code (unless CodeNormal), sent
+// straight from the calling goroutine, and the entry is forgotten; the
+// broker session lives on with its new peer.
+func (ss *session) Kick(code codec.Code) {
+	if !ss.srv.forget(ss) {
+		return
+	}
+	if code == codec.CodeNormal {
+		return
+	}
+	p := ss.path.Load()
+	bye := codec.AppendPacket(nil, codec.Header{Type: codec.TypeBye},
+		&codec.Error{Code: uint16(code), Msg: []byte(code.String())})
+	if p.spend(len(bye)) {
+		_ = deliver.SendTo(p.fd, &p.sa, bye)
+	}
+}
+
 // Enqueue implements deliver.Recipient: the packet goes out as one datagram
 // at o.Flush, if it fits the datagram limit and the address's budget.
 func (ss *session) Enqueue(o *deliver.Outbox, frame []byte) {
@@ -131,9 +155,9 @@ func (s *Server) receive(l *loop, ap netip.AddrPort, buf []byte) {
 			s.unpend(ss)
 		}
 	}
-	switch v := s.broker.Handle(l.w, ss.sess, p); {
+	switch v := s.broker.Handle(l.w, ss, p); {
 	case v.End && v.Code == codec.CodeNormal: // BYE
-		s.end(ss)
+		s.end(l.w, ss)
 	case v.Code != codec.CodeNormal:
 		// Over UDP a bad packet costs only itself: drop it and go on.
 		s.stats.DatagramMalformed.Add(1)
@@ -158,7 +182,7 @@ func (s *Server) hello(l *loop, ap netip.AddrPort, p codec.Packet, n int) {
 		if path := old.path.Load(); path.ap == ap {
 			path.in.Add(int64(n))
 		}
-		s.broker.Welcome(l.w, old.sess, p.Header)
+		s.broker.Welcome(l.w, old, p.Header)
 		return
 	}
 	if full {
@@ -256,20 +280,30 @@ func (s *Server) statelessError(l *loop, ap netip.AddrPort, n int, id uint32, co
 	l.w.Out.Datagram(l.fd, &sa, pkt)
 }
 
-// end removes a session: it leaves its rooms and is forgotten. Idempotent.
-func (s *Server) end(ss *session) {
-	if !ss.ended.CompareAndSwap(false, true) {
+// end removes a session entry and detaches it from its broker session
+// (which ends, or goes offline if persistent). Idempotent.
+func (s *Server) end(w *broker.Worker, ss *session) {
+	if !s.forget(ss) {
 		return
 	}
-	s.table.del(ss.sess.ID())
+	s.broker.Detach(w, ss)
+}
+
+// forget removes the entry from the table and the HELLO index and stops
+// counting it; it reports false if that was done before.
+func (s *Server) forget(ss *session) bool {
+	if !ss.ended.CompareAndSwap(false, true) {
+		return false
+	}
+	s.table.del(ss.sess.ID(), ss)
 	s.hellosMu.Lock()
 	if s.hellos[ss.helloAP] == ss {
 		delete(s.hellos, ss.helloAP)
 	}
 	s.hellosMu.Unlock()
 	s.unpend(ss)
-	s.broker.Close(ss.sess)
 	s.stats.UDPSessions.Add(-1)
+	return true
 }
 
 // sweep ends sessions that were silent too long: an unvalidated one after
@@ -283,11 +317,11 @@ func (s *Server) sweep(now time.Time) {
 		p := ss.path.Load()
 		switch {
 		case !p.validated.Load() && p.token == nil && idle > s.cfg.HandshakeTimeout:
-			s.end(ss)
+			s.end(s.timer, ss)
 		case idle > ss.sess.IdleTimeout():
 			s.stats.IdleTimeouts.Add(1)
 			s.timer.Error(ss, 0, codec.CodeIdleTimeout)
-			s.end(ss)
+			s.end(s.timer, ss)
 		case p.token != nil && !p.validated.Load() && now.Sub(time.Unix(0, p.challenged.Load())) >= time.Second:
 			// The PING or its PONG was lost: ask again (within the budget).
 			ss.challenge(s.timer, p, now)
@@ -329,10 +363,14 @@ func (t *table) put(sid uint64, ss *session) {
 	sh.mu.Unlock()
 }
 
-func (t *table) del(sid uint64) {
+// del removes the entry of sid if it is ss (a resumed session may have
+// put a newer entry under the same id).
+func (t *table) del(sid uint64, ss *session) {
 	sh := t.shard(sid)
 	sh.mu.Lock()
-	delete(sh.m, sid)
+	if sh.m[sid] == ss {
+		delete(sh.m, sid)
+	}
 	sh.mu.Unlock()
 }
 

@@ -354,7 +354,6 @@ static const struct bad bads[] = {
 	{ "trailing", 1, 0, 10, { HDR(0x08, 0, 0), 0x80, 0x00 } },
 	{ "emptyjoin", 1, 0, 8, { HDR(0x03, 0, 0) } },
 	{ "qosjoin", 1, 0, 18, { HDR(0x03, 0x01, 0), ROOMS_X } },
-	{ "emitqos", 1, 0, 18, { HDR(0x05, 0x01, 0), ROOMS_X } },
 	{ "dollarjoin", 1, 0, 18, { HDR(0x03, 0, 0), 0x81, 0xa5, 'r', 'o', 'o', 'm', 's', 0x91, 0xa1, '$' } },
 	{ "emitbig", 1, 0, 0, { 0 } },   /* built by emit_max_frame() */
 };

@@ -1,0 +1,136 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/packetd/packetd/codec"
+	"github.com/packetd/packetd/internal/store"
+)
+
+// Overflow is what a session's queue does when a QoS 1 message arrives and
+// the queue is at one of its limits.
+type Overflow uint8
+
+const (
+	// DropOldest drops the oldest queued (not yet sent) message to make
+	// room: for devices, fresh data matters more than stale data.
+	DropOldest Overflow = iota
+	// DropNewest refuses the new message (mosquitto's behaviour).
+	DropNewest
+	// Disconnect refuses the new message and disconnects the session if it
+	// is online (ERROR 303, slow consumer), keeping its queue: the client
+	// reconnects and drains it.
+	Disconnect
+)
+
+var overflowNames = [...]string{DropOldest: "drop-oldest", DropNewest: "drop-newest", Disconnect: "disconnect"}
+
+func (o Overflow) String() string {
+	if int(o) < len(overflowNames) {
+		return overflowNames[o]
+	}
+	return fmt.Sprintf("Overflow(%d)", uint8(o))
+}
+
+// ParseOverflow parses "drop-oldest", "drop-newest" or "disconnect".
+func ParseOverflow(s string) (Overflow, error) {
+	for i, n := range overflowNames {
+		if n == s {
+			return Overflow(i), nil
+		}
+	}
+	return 0, fmt.Errorf("broker: overflow policy %q is not drop-oldest, drop-newest or disconnect", s)
+}
+
+// Config holds the session layer's limits and delivery settings. Zero
+// values mean the defaults given on each field.
+type Config struct {
+	MaxSessions  int           // sessions per process, online or stored; default 100,000
+	MaxRooms     int           // rooms per session besides its own; default 256 (the adapter enforces it)
+	MaxTargets   int           // rooms, and separately exceptions, per EMIT; default 64
+	KeepAlive    time.Duration // keepalive for clients that ask for none; default 60 s
+	MinKeepAlive time.Duration // floor on a client's keepalive; default 5 s
+	MaxKeepAlive time.Duration // ceiling on a client's keepalive; default 1 h
+	MaxFrame     int           // announced in WELCOME; default codec.DefaultMaxFrame
+	MaxDatagram  int           // announced in WELCOME; default codec.DefaultMaxDatagram
+	Server       string        // announced in WELCOME
+
+	// QoS 1 delivery.
+	Inflight      int           // QoS 1 MESSAGEs sent ahead of ACKs, for clients that ask for none; default 20
+	MaxInflight   int           // the most a client may ask for; default 1000
+	QueueMessages int           // messages a session's queue holds beyond its inflight window; default 1000
+	QueueBytes    int           // bytes of message bodies a session's queue holds; default 1 MiB
+	QueueAge      time.Duration // queued messages older than this are dropped; default 24 h
+	Overflow      Overflow      // what a full queue does; default DropOldest
+	Expiry        time.Duration // how long a persistent session outlives its connection, for clients that ask for none; default 2 h
+	MaxExpiry     time.Duration // the most a client may ask for; default 7 days
+	RetryTimeout  time.Duration // first UDP retransmission timeout, randomised up to 1.5x, doubling; default 1 s
+	MinRTO        time.Duration // floor on the timeout measured from round trips; default 200 ms
+	MaxRetries    int           // UDP retransmissions of one message before the client counts as gone; default 4
+	DedupIDs      int           // QoS 1 EMIT ids remembered per session to drop resent copies; default 1024
+	Tick          time.Duration // retransmission and expiry sweep period; default 100 ms
+
+	// Store persists sessions and QoS 1 messages; nil keeps them in
+	// memory only (store.NewMemory).
+	Store  store.Store
+	Logger *slog.Logger // default slog.Default()
+}
+
+func (c *Config) withDefaults() (Config, error) {
+	out := *c
+	def := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	defDur := func(v *time.Duration, d time.Duration) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&out.MaxSessions, 100_000)
+	def(&out.MaxRooms, 256)
+	def(&out.MaxTargets, 64)
+	def(&out.MaxFrame, codec.DefaultMaxFrame)
+	def(&out.MaxDatagram, codec.DefaultMaxDatagram)
+	def(&out.Inflight, 20)
+	def(&out.MaxInflight, 1000)
+	def(&out.QueueMessages, 1000)
+	def(&out.QueueBytes, 1<<20)
+	def(&out.MaxRetries, 4)
+	def(&out.DedupIDs, 1024)
+	defDur(&out.KeepAlive, 60*time.Second)
+	defDur(&out.MinKeepAlive, 5*time.Second)
+	defDur(&out.MaxKeepAlive, time.Hour)
+	defDur(&out.QueueAge, 24*time.Hour)
+	defDur(&out.Expiry, 2*time.Hour)
+	defDur(&out.MaxExpiry, 7*24*time.Hour)
+	defDur(&out.RetryTimeout, time.Second)
+	defDur(&out.MinRTO, 200*time.Millisecond)
+	defDur(&out.Tick, 100*time.Millisecond)
+	if out.Logger == nil {
+		out.Logger = slog.Default()
+	}
+	if out.Store == nil {
+		out.Store = store.NewMemory()
+	}
+	switch {
+	case out.MaxSessions < 0, out.MaxRooms < 0, out.MaxTargets < 0, out.MaxFrame < 0, out.MaxDatagram < 0,
+		out.Inflight < 0, out.QueueMessages < 0, out.QueueBytes < 0, out.MaxRetries < 0, out.DedupIDs < 0:
+		return out, errors.New("broker: negative limit")
+	case out.MinKeepAlive < time.Second || out.MinKeepAlive > out.MaxKeepAlive:
+		return out, fmt.Errorf("broker: keepalive bounds [%v, %v] invalid", out.MinKeepAlive, out.MaxKeepAlive)
+	case out.KeepAlive < out.MinKeepAlive || out.KeepAlive > out.MaxKeepAlive:
+		return out, fmt.Errorf("broker: keepalive %v outside [%v, %v]", out.KeepAlive, out.MinKeepAlive, out.MaxKeepAlive)
+	case out.Inflight > out.MaxInflight:
+		return out, fmt.Errorf("broker: inflight %d above the maximum %d", out.Inflight, out.MaxInflight)
+	case out.Expiry > out.MaxExpiry:
+		return out, fmt.Errorf("broker: session expiry %v above the maximum %v", out.Expiry, out.MaxExpiry)
+	case out.Overflow > Disconnect:
+		return out, fmt.Errorf("broker: unknown overflow policy %v", out.Overflow)
+	}
+	return out, nil
+}

@@ -1,0 +1,303 @@
+package broker
+
+import (
+	"encoding/binary"
+	"math/rand/v2"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/packetd/packetd/codec"
+	"github.com/packetd/packetd/internal/deliver"
+)
+
+// qmsg is a QoS 1 message: its MESSAGE body, encoded once and shared by
+// every recipient. Each recipient's copy gets its own 8-byte header, whose
+// id is the recipient session's delivery sequence number.
+type qmsg struct {
+	seq    uint64    // global sequence: the store key
+	body   []byte    // the MESSAGE body (msgpack map)
+	time   time.Time // when the server accepted it
+	refs   atomic.Int32
+	recips []uint32    // numbers of the persistent sessions it was queued for
+	stored atomic.Bool // written to the store: its deletion must be too
+}
+
+// outbound is a session's QoS 1 traffic to its client: a FIFO queue of
+// messages not sent yet, and the window of messages sent and not yet
+// acknowledged. Guarded by the session's mu.
+type outbound struct {
+	queue    []*qmsg // not sent yet, oldest first, from head
+	head     int
+	bytes    int      // of the queued bodies
+	inflight []flight // sent and unacknowledged, by sequence number
+	next     uint32   // sequence number of the next message sent
+	missed   uint64   // messages lost to the queue's limits, not yet reported
+	acked    []uint64 // store seqs acknowledged or dropped (persistent sessions)
+
+	srtt, rttvar time.Duration // round-trip estimate (RFC 6298)
+	sampled      bool
+}
+
+// flight is one message sent and not yet acknowledged.
+type flight struct {
+	q        *qmsg
+	seq      uint32 // the session's delivery sequence number: the header id
+	sent     time.Time
+	deadline time.Time // for the next retransmission (unreliable peers)
+	tries    int       // transmissions so far
+	resend   bool      // to be sent again at the next pull (after a resume)
+}
+
+func (o *outbound) queued() int { return len(o.queue) - o.head }
+
+func (o *outbound) push(q *qmsg) {
+	if o.head > 64 && o.head > len(o.queue)/2 {
+		n := copy(o.queue, o.queue[o.head:])
+		clear(o.queue[n:])
+		o.queue, o.head = o.queue[:n], 0
+	}
+	o.queue = append(o.queue, q)
+	o.bytes += len(q.body)
+}
+
+func (o *outbound) pop() *qmsg {
+	q := o.queue[o.head]
+	o.queue[o.head] = nil
+	o.head++
+	o.bytes -= len(q.body)
+	if o.head == len(o.queue) {
+		o.queue, o.head = o.queue[:0], 0
+	}
+	return q
+}
+
+// canSend reports whether the window admits the next sequence number: the
+// client holds at most window messages beyond the oldest unacknowledged.
+func (o *outbound) canSend(window int) bool {
+	return len(o.inflight) == 0 || int(o.next-o.inflight[0].seq) < window
+}
+
+// rto returns the retransmission timeout before backoff: randomised from
+// cfg.RetryTimeout until a round trip was measured (CoAP), then RFC 6298's
+// SRTT + 4 RTTVAR with a floor.
+func (o *outbound) rto(cfg *Config) time.Duration {
+	if !o.sampled {
+		return cfg.RetryTimeout + time.Duration(rand.Int64N(int64(cfg.RetryTimeout)/2+1))
+	}
+	return max(o.srtt+4*o.rttvar, cfg.MinRTO)
+}
+
+// sample feeds one round trip into the estimate (Karn's rule: the caller
+// only samples messages sent once).
+func (o *outbound) sample(rtt time.Duration) {
+	if !o.sampled {
+		o.srtt, o.rttvar, o.sampled = rtt, rtt/2, true
+		return
+	}
+	d := o.srtt - rtt
+	if d < 0 {
+		d = -d
+	}
+	o.rttvar = (3*o.rttvar + d) / 4
+	o.srtt = (7*o.srtt + rtt) / 8
+}
+
+// offer queues q for the session, applying the queue's limits, and
+// reports whether the session should be pulled now (online with room in
+// its window), and from which group. It runs on the publisher's goroutine.
+func (s *Session) offer(w *Worker, q *qmsg) (wake bool, group int) {
+	cfg := &s.b.cfg
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false, 0
+	}
+	o := &s.out
+	if o.queued() >= cfg.QueueMessages || o.bytes+len(q.body) > cfg.QueueBytes {
+		switch cfg.Overflow {
+		case DropNewest:
+			s.lostLocked(w, nil)
+			return false, 0
+		case Disconnect:
+			s.lostLocked(w, nil)
+			if s.peer != nil {
+				s.peer.Kick(codec.CodeSlowConsumer)
+			}
+			return false, 0
+		default: // DropOldest
+			for o.queued() > 0 && (o.queued() >= cfg.QueueMessages || o.bytes+len(q.body) > cfg.QueueBytes) {
+				s.lostLocked(w, o.pop())
+			}
+			if o.queued() >= cfg.QueueMessages || len(q.body) > cfg.QueueBytes {
+				s.lostLocked(w, nil) // a queue of size 0, or a message larger than the queue
+				return false, 0
+			}
+		}
+	}
+	q.refs.Add(1)
+	if s.persistent {
+		q.recips = append(q.recips, s.num)
+	}
+	o.push(q)
+	if s.peer == nil || !o.canSend(s.window) {
+		return false, 0
+	}
+	return true, s.peer.Group()
+}
+
+// lostLocked counts a message the session's queue could not keep; q is the
+// dropped message, or nil for one refused before it was queued.
+func (s *Session) lostLocked(w *Worker, q *qmsg) {
+	s.out.missed++
+	s.dirtyLocked(w)
+	s.b.stats.QueueDrops.Add(1)
+	if q != nil {
+		s.releaseLocked(w, q)
+	}
+}
+
+// Pull implements deliver.Puller: it sends what is due, on the goroutine
+// that may write to the session's peer (re-routing itself there if the
+// peer moved).
+func (s *Session) Pull(o *deliver.Outbox) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.peer
+	if p == nil || s.closed {
+		return
+	}
+	if g := p.Group(); g != deliver.GroupAny && g != o.Group() {
+		s.b.hub.Wake(o, g, s) // the peer is on another loop: go there
+		return
+	}
+	s.pullLocked(o, p, time.Now())
+}
+
+// pullLocked sends to p, first the messages marked for resending, then
+// new ones while the window allows.
+func (s *Session) pullLocked(o *deliver.Outbox, p Peer, now time.Time) {
+	out := &s.out
+	for i := range out.inflight {
+		if f := &out.inflight[i]; f.resend {
+			f.resend = false
+			s.transmitLocked(o, p, f, now)
+		}
+	}
+	for out.queued() > 0 && out.canSend(s.window) {
+		if out.next == 0 {
+			out.next = 1 // sequence numbers start at 1 and skip 0 when they wrap
+		}
+		out.inflight = append(out.inflight, flight{q: out.pop(), seq: out.next})
+		out.next++
+		s.transmitLocked(o, p, &out.inflight[len(out.inflight)-1], now)
+	}
+	if len(out.inflight) > 0 && !p.Reliable() {
+		s.b.watch(s)
+	}
+}
+
+// transmitLocked sends f (again, with DUP, if it was sent before) and arms
+// its retransmission timer.
+func (s *Session) transmitLocked(o *deliver.Outbox, p Peer, f *flight, now time.Time) {
+	var hdr [codec.LenPrefixLen + codec.HeaderLen]byte
+	binary.BigEndian.PutUint32(hdr[:], uint32(codec.HeaderLen+len(f.q.body)))
+	flags := codec.FlagQoS1
+	if f.tries > 0 {
+		flags |= codec.FlagDup
+		s.b.stats.Retransmits.Add(1)
+	}
+	codec.Header{Type: codec.TypeMessage, Flags: flags, ID: f.seq}.Append(hdr[:codec.LenPrefixLen])
+	p.Enqueue(o, o.Join(hdr[:], f.q.body))
+	f.tries++
+	f.sent = now
+	f.deadline = now.Add(s.out.rto(&s.b.cfg) << (f.tries - 1))
+}
+
+// ack handles the client's ACK of sequence number seq and refills the
+// window. It runs on the peer's goroutine.
+func (s *Session) ack(w *Worker, p Peer, seq uint32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := &s.out
+	i := -1
+	for j := range out.inflight {
+		if out.inflight[j].seq == seq {
+			i = j
+			break
+		}
+	}
+	if i < 0 {
+		return // a duplicate ACK, or one for a message sent before a restart
+	}
+	f := out.inflight[i]
+	out.inflight = slices.Delete(out.inflight, i, i+1)
+	if f.tries == 1 {
+		out.sample(time.Since(f.sent))
+	}
+	s.b.stats.Acked.Add(1)
+	s.releaseLocked(w, f.q)
+	if s.peer == p && !s.closed {
+		s.pullLocked(w.Out, p, time.Now())
+	}
+}
+
+// releaseLocked is the session letting go of q: acknowledged or dropped.
+func (s *Session) releaseLocked(w *Worker, q *qmsg) {
+	if s.persistent {
+		s.out.acked = append(s.out.acked, q.seq)
+		s.dirtyLocked(w)
+	}
+	if q.refs.Add(-1) == 0 && q.stored.Load() {
+		w.batch.DeleteMessage(q.seq)
+	}
+}
+
+// retransmit resends what is overdue to an unreliable peer. It reports
+// false when a message went unacknowledged through every retry: the client
+// is gone. It runs on the broker's timer.
+func (s *Session) retransmit(w *Worker, now time.Time) (alive, watching bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.peer
+	if p == nil || s.closed || p.Reliable() || len(s.out.inflight) == 0 {
+		return true, false
+	}
+	for i := range s.out.inflight {
+		f := &s.out.inflight[i]
+		if now.Before(f.deadline) {
+			continue
+		}
+		if f.tries > s.b.cfg.MaxRetries {
+			return false, false
+		}
+		s.transmitLocked(w.Out, p, f, now)
+	}
+	return true, true
+}
+
+// resumeLocked marks every message in flight for resending with DUP: the
+// new connection may not have received them.
+func (s *Session) resumeLocked() {
+	for i := range s.out.inflight {
+		s.out.inflight[i].resend = true
+	}
+}
+
+// expireQueueLocked drops queued messages older than the age limit.
+func (s *Session) expireQueueLocked(w *Worker, now time.Time) {
+	for s.out.queued() > 0 && now.Sub(s.out.queue[s.out.head].time) > s.b.cfg.QueueAge {
+		s.lostLocked(w, s.out.pop())
+	}
+}
+
+// dropAllLocked releases every message of a session that ends.
+func (s *Session) dropAllLocked(w *Worker) {
+	for s.out.queued() > 0 {
+		s.releaseLocked(w, s.out.pop())
+	}
+	for _, f := range s.out.inflight {
+		s.releaseLocked(w, f.q)
+	}
+	s.out.inflight = nil
+}
