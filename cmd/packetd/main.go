@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/packetd/packetd/codec"
+	"github.com/packetd/packetd/internal/broker"
 	"github.com/packetd/packetd/internal/server"
 )
 
@@ -33,6 +34,9 @@ func main() {
 // options are the command line; the defaults are the documented ones.
 type options struct {
 	cfg             server.Config
+	memory          bool
+	fsync           bool
+	overflow        string
 	logFormat       string
 	logLevel        string
 	shutdownTimeout time.Duration
@@ -63,6 +67,21 @@ func parse(args []string, out io.Writer) (*options, error) {
 	fs.DurationVar(&c.Broker.MaxKeepAlive, "max-keepalive", time.Hour, "largest keepalive a client may ask for")
 	fs.DurationVar(&c.TCP.HandshakeTimeout, "handshake-timeout", 10*time.Second, "time a new connection or UDP session has to complete HELLO")
 	fs.IntVar(&c.MaxInbox, "max-inbox", 64<<20, "bytes waiting for one TCP event loop from the others before deliveries are dropped")
+	fs.StringVar(&c.DataDir, "data-dir", "packetd-data", "directory of the durable store (persistent sessions, QoS 1 messages)")
+	fs.BoolVar(&o.memory, "memory", false, "keep persistent sessions and QoS 1 messages in memory only (lost on restart)")
+	fs.BoolVar(&o.fsync, "fsync", true, "fsync each commit before a QoS 1 ACK; false survives process crashes but not machine crashes")
+	fs.DurationVar(&c.CommitDelay, "commit-delay", 0, "wait this long for more writes to share a commit's fsync (latency for throughput)")
+	fs.IntVar(&c.Broker.Inflight, "inflight", 20, "QoS 1 MESSAGEs sent ahead of ACKs, for clients that ask for no other")
+	fs.IntVar(&c.Broker.MaxInflight, "max-inflight", 1000, "largest inflight window a client may ask for")
+	fs.IntVar(&c.Broker.QueueMessages, "queue-messages", 1000, "QoS 1 messages a session's queue holds beyond its inflight window")
+	fs.IntVar(&c.Broker.QueueBytes, "queue-bytes", 1<<20, "bytes of QoS 1 message bodies a session's queue holds")
+	fs.DurationVar(&c.Broker.QueueAge, "queue-age", 24*time.Hour, "queued QoS 1 messages older than this are dropped")
+	fs.StringVar(&o.overflow, "overflow", "drop-oldest", "what a full queue does: drop-oldest, drop-newest or disconnect")
+	fs.DurationVar(&c.Broker.Expiry, "session-expiry", 2*time.Hour, "how long a persistent session outlives its connection, for clients that ask for no other")
+	fs.DurationVar(&c.Broker.MaxExpiry, "max-session-expiry", 7*24*time.Hour, "longest session expiry a client may ask for")
+	fs.DurationVar(&c.Broker.RetryTimeout, "retry-timeout", time.Second, "first UDP retransmission timeout of a QoS 1 MESSAGE (randomised up to 1.5x, doubling)")
+	fs.DurationVar(&c.Broker.MinRTO, "min-rto", 200*time.Millisecond, "floor on the retransmission timeout measured from round trips")
+	fs.IntVar(&c.Broker.MaxRetries, "max-retries", 4, "UDP retransmissions of a QoS 1 MESSAGE before the client counts as gone")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 10*time.Second, "time allowed for BYE and closing on SIGINT/SIGTERM")
@@ -76,6 +95,14 @@ func parse(args []string, out io.Writer) (*options, error) {
 	c.UDP.HandshakeTimeout = c.TCP.HandshakeTimeout
 	c.DisableTCP = c.TCP.Addr == "off"
 	c.DisableUDP = c.UDP.Addr == "off"
+	c.NoSync = !o.fsync
+	if o.memory {
+		c.DataDir = ""
+	}
+	var err error
+	if c.Broker.Overflow, err = broker.ParseOverflow(o.overflow); err != nil {
+		return nil, fmt.Errorf("-overflow: %w", err)
+	}
 	return o, nil
 }
 
@@ -102,7 +129,11 @@ func run(args []string, stderr io.Writer) error {
 	if err := srv.Start(); err != nil {
 		return err
 	}
-	log.Info("packetd started", "version", version(), "protocol", codec.Version)
+	store := "memory"
+	if o.cfg.DataDir != "" {
+		store = o.cfg.DataDir
+	}
+	log.Info("packetd started", "version", version(), "protocol", codec.Version, "store", store, "fsync", o.fsync)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()

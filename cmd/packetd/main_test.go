@@ -68,7 +68,7 @@ func TestSignalShutdown(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
-	cmd := exec.Command(bin, "-tcp", "127.0.0.1:0", "-udp", "127.0.0.1:0", "-log-format", "json")
+	cmd := exec.Command(bin, "-tcp", "127.0.0.1:0", "-udp", "127.0.0.1:0", "-log-format", "json", "-data-dir", t.TempDir())
 	addrs := startLogged(t, cmd)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -156,7 +156,7 @@ func TestDescriptorExhaustion(t *testing.T) {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
 	cmd := exec.Command("bash", "-c", "ulimit -n 64 && exec "+bin+
-		" -tcp 127.0.0.1:0 -udp off -max-conns 1000 -log-format json")
+		" -tcp 127.0.0.1:0 -udp off -max-conns 1000 -log-format json -memory")
 	addr := startLogged(t, cmd)["tcp"]
 
 	var held []net.Conn
