@@ -90,6 +90,15 @@ func (b *Broker) Config() Config { return b.cfg }
 // Adapter returns the room adapter the broker delivers through.
 func (b *Broker) Adapter() *rooms.Local { return b.adapter }
 
+// Online reports whether the session of clientID exists and has a
+// connection.
+func (b *Broker) Online(clientID string) bool {
+	b.mu.Lock()
+	s := b.byClient[clientID]
+	b.mu.Unlock()
+	return s != nil && s.Online()
+}
+
 // Sessions returns the number of sessions, online or stored.
 func (b *Broker) Sessions() int { return int(b.sessions.Load()) }
 

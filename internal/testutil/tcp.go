@@ -123,10 +123,19 @@ func expect(t testing.TB, p codec.Packet, typ codec.Type, id *uint32) codec.Pack
 // default) and returns the WELCOME.
 func (c *TCPConn) Hello(keepalive uint32) codec.Welcome {
 	c.t.Helper()
+	return c.HelloWith(&codec.Hello{KeepAlive: keepalive})
+}
+
+// HelloWith opens (or resumes) a session with the HELLO body h and returns
+// the WELCOME, its byte fields copied.
+func (c *TCPConn) HelloWith(h *codec.Hello) codec.Welcome {
+	c.t.Helper()
 	const id = 0x48454c4f
-	c.Send(codec.Header{Type: codec.TypeHello, ID: id}, &codec.Hello{KeepAlive: keepalive})
+	c.Send(codec.Header{Type: codec.TypeHello, ID: id}, h)
 	var w codec.Welcome
 	Decode(c.t, c.Expect(codec.TypeWelcome, id), &w)
+	w.SessionID = bytes.Clone(w.SessionID)
+	w.Server = bytes.Clone(w.Server)
 	return w
 }
 
