@@ -8,7 +8,12 @@ import (
 // A scheduler sends packets at their due time. One goroutine (run) serves
 // every flow and direction of a proxy from a min-heap ordered by due time,
 // then by arrival, so the cost per delayed datagram is a heap push and pop
-// rather than a runtime timer.
+// under a lock, and datagrams due together leave in arrival order.
+//
+// time.AfterFunc per datagram was measured in BenchmarkUDP/delay: about 15 %
+// fewer datagrams per second, 2 allocations (145 B) per datagram, a
+// goroutine per datagram, and no order between datagrams due at the same
+// time, since each callback runs in its own goroutine.
 type scheduler struct {
 	clock func() int64      // the proxy's clock, in nanoseconds
 	send  func(pkt *packet) // writes a datagram, or fires a reorder timer
