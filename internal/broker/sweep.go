@@ -2,6 +2,8 @@ package broker
 
 import (
 	"time"
+
+	"github.com/packetd/packetd/codec"
 )
 
 // sweeper is the broker's timer goroutine: every Tick it retransmits what
@@ -52,7 +54,7 @@ func (b *Broker) retransmit(now time.Time) {
 			if p != nil {
 				b.stats.DeliveryTimeouts.Add(1)
 				b.log.Debug("QoS 1 message unacknowledged after every retry: client gone", "session", s.name)
-				p.Kick(0)
+				p.Kick(codec.CodeIdleTimeout) // in case it is there but deaf: it learns the connection ended
 				b.Detach(b.timer, p)
 			}
 		}

@@ -1,0 +1,117 @@
+package server_test
+
+import (
+	"os"
+	"testing"
+	"time"
+
+	"github.com/packetd/packetd/codec"
+	"github.com/packetd/packetd/internal/server"
+	"github.com/packetd/packetd/internal/testutil"
+	"github.com/packetd/packetd/rooms"
+)
+
+// TestQoS1Retransmission: a UDP subscriber that does not acknowledge gets
+// the message again, with DUP and the same number, on a backoff; once it
+// ACKs the copies stop. One it never ACKs is given up after MaxRetries,
+// and the (clean) session ends.
+func TestQoS1Retransmission(t *testing.T) {
+	t.Parallel()
+	srv := testutil.Start(t, func(c *server.Config) {
+		c.Broker.RetryTimeout = 40 * time.Millisecond
+		c.Broker.MaxRetries = 3
+		c.Broker.Tick = 5 * time.Millisecond
+	})
+	sub := testutil.ListenUDP(t, srv)
+	w := sub.Hello(1, 0, codec.MinHelloDatagram)
+	sub.Join(2, "r")
+	pub := testutil.DialTCP(t, srv)
+	pub.Hello(0)
+
+	qos1Emit(pub, 1, "acked", false)
+	pub.Expect(codec.TypeAck, 1)
+	for i := range 2 { // the first copy, then one resent after the timeout
+		p := sub.ExpectType(codec.TypeMessage)
+		if p.ID != 1 || p.Flags.QoS() != 1 || p.Flags.Dup() != (i > 0) {
+			t.Fatalf("copy %d: id=%d qos=%d dup=%v, want id=1 qos=1 dup=%v", i, p.ID, p.Flags.QoS(), p.Flags.Dup(), i > 0)
+		}
+	}
+	sub.Request(codec.Header{Type: codec.TypeAck, ID: 1}, nil)
+	resent := srv.Stats.Retransmits.Load()
+
+	events := testutil.RecordEvents(t, srv.Adapter)
+	qos1Emit(pub, 2, "never acked", false)
+	pub.Expect(codec.TypeAck, 2)
+	copies := 0
+	for {
+		p, _, err := sub.Next(2 * time.Second)
+		if err != nil {
+			t.Fatalf("after %d copies: %v", copies, err)
+		}
+		if p.Type == codec.TypeMessage {
+			if p.ID != 2 {
+				t.Fatalf("got MESSAGE %d, want only 2 (1 was acknowledged)", p.ID)
+			}
+			copies++
+			continue
+		}
+		testutil.CheckError(t, p, codec.TypeBye, 0, codec.CodeIdleTimeout) // the server gave up
+		break
+	}
+	if copies != 4 {
+		t.Errorf("message 2 sent %d times, want 1 + MaxRetries (3) = 4", copies)
+	}
+	if got := srv.Stats.Retransmits.Load() - resent; got != 3 {
+		t.Errorf("Stats.Retransmits grew by %d, want 3", got)
+	}
+	events.Wait(t, rooms.Event{Kind: rooms.DeleteRoom, Room: string(w.SessionID)})
+	if got := srv.Stats.DeliveryTimeouts.Load(); got != 1 {
+		t.Errorf("Stats.DeliveryTimeouts = %d, want 1", got)
+	}
+}
+
+// TestStoreRestart stops a server with a persistent session offline and
+// three QoS 1 messages queued for it, starts another on the same data
+// directory, and resumes the session there: same id, rooms, messages in
+// order, numbered from 1 in the new epoch.
+func TestStoreRestart(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	withDir := func(c *server.Config) { c.DataDir = dir }
+	hello := &codec.Hello{ClientID: []byte("keeper"), Persist: true}
+
+	first := testutil.Start(t, withDir)
+	sub := testutil.DialTCP(t, first)
+	w1 := sub.HelloWith(hello)
+	sub.Join(1, "r", "s")
+	sub.Close()
+	testutil.WaitFor(t, "the session to go offline", func() bool { return !first.Broker.Online("keeper") })
+	pub := testutil.DialTCP(t, first)
+	pub.Hello(0)
+	for i, ev := range []string{"m1", "m2", "m3"} {
+		qos1Emit(pub, uint32(1+i), ev, false)
+		pub.Expect(codec.TypeAck, uint32(1+i)) // durable: the ACK waited for the commit
+	}
+	if err := first.Shutdown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir + "/packetd.db"); err != nil {
+		t.Fatal(err)
+	}
+
+	second := testutil.Start(t, withDir)
+	sub = testutil.DialTCP(t, second)
+	w2 := sub.HelloWith(hello)
+	if !w2.Resumed || string(w2.SessionID) != string(w1.SessionID) || w2.Epoch == w1.Epoch {
+		t.Fatalf("WELCOME after restart: resumed=%v sid=%s epoch=%d, want resumed, sid %s, a new epoch",
+			w2.Resumed, w2.SessionID, w2.Epoch, w1.SessionID)
+	}
+	for i, ev := range []string{"m1", "m2", "m3"} {
+		expectQoS1(t, sub, uint32(1+i), false, ev)
+		ack(sub, uint32(1+i))
+	}
+	if got := second.Adapter.RoomsOf(string(w1.SessionID)); len(got) != 3 || got[1] != "r" || got[2] != "s" {
+		t.Errorf("rooms after restart = %v, want [own r s]", got)
+	}
+	sub.Ping(9)
+}
