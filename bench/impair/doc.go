@@ -60,9 +60,11 @@
 //     and each datagram costs two socket operations and a little CPU (the
 //     clean path allocates nothing; see the benchmarks).
 //   - Delay is scheduled on the wall clock by one goroutine per proxy, with
-//     Go timer precision (about a millisecond under load): a datagram is
-//     never sent before its due time, but may be sent a little after, and a
-//     high Rate is met on average over milliseconds, in small bursts.
+//     Go timer precision: a datagram is never sent before its due time, but
+//     may be sent up to about a millisecond after it (Go's timers wait in
+//     whole milliseconds on Linux; more under CPU load), so delays under a
+//     few milliseconds are coarse, and a high Rate is met on average over
+//     milliseconds, in small bursts.
 //   - Rate and QueueLimit count UDP payload bytes, not IP and UDP headers.
 //   - Datagrams are forwarded whole: there is no MTU, fragmentation or
 //     corruption, and ICMP errors from the server reach the proxy, not the
@@ -84,5 +86,7 @@
 // clients, one per flow reading the server, one scheduler, and one that
 // forgets idle flows; Close closes every socket, drops what is queued and
 // waits for all of them. No goroutine is started per datagram, and every
-// queue is bounded: QueueLimit per path, MaxFlows flows.
+// queue is bounded: QueueLimit per path, MaxFlows flows. Memory is about
+// MaxDatagram per flow (each flow's reader has its own buffer) plus what
+// the queues hold; lower MaxDatagram to run thousands of flows.
 package impair

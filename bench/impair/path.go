@@ -183,7 +183,8 @@ func (pa *path) forwardLocked(c *Config, b []byte, pkt *packet, jitter, now int6
 }
 
 // overtakeLocked records that one more datagram (one that was not lost,
-// held or dropped) has overtaken every held one, and forwards those overtaken ReorderGap times, in arrival order.
+// held or dropped) has overtaken every held one, and forwards, in arrival
+// order, those now overtaken ReorderGap times.
 func (pa *path) overtakeLocked(c *Config, now int64) {
 	if len(pa.held) == 0 {
 		return

@@ -17,16 +17,16 @@ import (
 //
 // All methods are safe for concurrent use.
 type UDP struct {
-	ln     *net.UDPConn
-	target *net.UDPAddr
-	start  time.Time
-	sched  *scheduler
-	done   chan struct{} // closed by Close
-	wg     sync.WaitGroup
-	opts   atomic.Pointer[Options] // validated, with defaults
-	fixed  Options                 // the fields SetOptions does not change
-	st     [2]counters             // by dir
-	refuse atomic.Uint64
+	ln      *net.UDPConn
+	target  *net.UDPAddr
+	start   time.Time
+	sched   *scheduler
+	done    chan struct{} // closed by Close
+	wg      sync.WaitGroup
+	opts    atomic.Pointer[Options] // validated, with defaults
+	fixed   Options                 // the fields SetOptions does not change
+	st      [2]counters             // by dir
+	refused atomic.Uint64
 
 	mu     sync.RWMutex // guards the fields below
 	flows  map[netip.AddrPort]*flow
@@ -108,7 +108,7 @@ func (px *UDP) Stats() Stats {
 	px.mu.RUnlock()
 	s.Up = px.st[up].snapshot()
 	s.Down = px.st[down].snapshot()
-	s.Refused = px.refuse.Load()
+	s.Refused = px.refused.Load()
 	return s
 }
 
@@ -183,7 +183,7 @@ func (px *UDP) readClients() {
 		px.mu.RUnlock()
 		if f == nil {
 			if f = px.open(addr); f == nil {
-				px.refuse.Add(1)
+				px.refused.Add(1)
 				continue
 			}
 		}
