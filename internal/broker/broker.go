@@ -113,6 +113,7 @@ func (b *Broker) Close() error {
 func (b *Broker) newSession(clientID string, persistent bool) *Session {
 	s := &Session{b: b, clientID: clientID, persistent: persistent}
 	s.offline = &offlineMember{s: s}
+	s.out.next = 1
 	return s
 }
 

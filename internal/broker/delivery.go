@@ -3,7 +3,6 @@ package broker
 import (
 	"encoding/binary"
 	"math/rand/v2"
-	"slices"
 	"sync/atomic"
 	"time"
 
@@ -27,11 +26,18 @@ type qmsg struct {
 // messages not sent yet, and the window of messages sent and not yet
 // acknowledged. Guarded by the session's mu.
 type outbound struct {
-	queue    []*qmsg // not sent yet, oldest first, from head
-	head     int
-	bytes    int      // of the queued bodies
-	inflight []flight // sent and unacknowledged, by sequence number
-	next     uint32   // sequence number of the next message sent
+	queue []*qmsg // not sent yet, oldest first, from head
+	head  int
+	bytes int // of the queued bodies
+	// inflight holds the window, from ihead: the entry at ihead+i has
+	// sequence number base()+i, so an ACK finds its entry by subtraction.
+	// Acknowledged entries have a nil q until the window's start passes
+	// them.
+	inflight []flight
+	ihead    int
+	unacked  int      // entries with a message
+	resends  int      // entries marked for resending
+	next     uint32   // sequence number of the next message sent: 1 first, then +1 modulo 2^32
 	missed   uint64   // messages lost to the queue's limits, not yet reported
 	acked    []uint64 // store seqs acknowledged or dropped (persistent sessions)
 
@@ -75,7 +81,41 @@ func (o *outbound) pop() *qmsg {
 // canSend reports whether the window admits the next sequence number: the
 // client holds at most window messages beyond the oldest unacknowledged.
 func (o *outbound) canSend(window int) bool {
-	return len(o.inflight) == 0 || int(o.next-o.inflight[0].seq) < window
+	return o.ihead == len(o.inflight) || int(o.next-o.inflight[o.ihead].seq) < window
+}
+
+// window returns the entries from the oldest unacknowledged on.
+func (o *outbound) window() []flight { return o.inflight[o.ihead:] }
+
+// find returns the entry of sequence number seq, or nil if it is not in
+// flight (acknowledged already, or never sent).
+func (o *outbound) find(seq uint32) *flight {
+	w := o.window()
+	if len(w) == 0 {
+		return nil
+	}
+	off := seq - w[0].seq
+	if int(off) >= len(w) || w[off].q == nil {
+		return nil
+	}
+	return &w[off]
+}
+
+// settle marks f acknowledged (or dropped) and moves the window's start
+// past settled entries.
+func (o *outbound) settle(f *flight) {
+	f.q = nil
+	o.unacked--
+	for o.ihead < len(o.inflight) && o.inflight[o.ihead].q == nil {
+		o.ihead++
+	}
+	if o.ihead == len(o.inflight) {
+		o.inflight, o.ihead = o.inflight[:0], 0
+	} else if o.ihead > 64 && o.ihead > len(o.inflight)/2 {
+		n := copy(o.inflight, o.inflight[o.ihead:])
+		clear(o.inflight[n:])
+		o.inflight, o.ihead = o.inflight[:n], 0
+	}
 }
 
 // rto returns the retransmission timeout before backoff: randomised from
@@ -178,21 +218,23 @@ func (s *Session) Pull(o *deliver.Outbox) {
 // new ones while the window allows.
 func (s *Session) pullLocked(o *deliver.Outbox, p Peer, now time.Time) {
 	out := &s.out
-	for i := range out.inflight {
-		if f := &out.inflight[i]; f.resend {
-			f.resend = false
-			s.transmitLocked(o, p, f, now)
+	if out.resends > 0 {
+		win := out.window()
+		for i := range win {
+			if f := &win[i]; f.q != nil && f.resend {
+				f.resend = false
+				s.transmitLocked(o, p, f, now)
+			}
 		}
+		out.resends = 0
 	}
 	for out.queued() > 0 && out.canSend(s.window) {
-		if out.next == 0 {
-			out.next = 1 // sequence numbers start at 1 and skip 0 when they wrap
-		}
 		out.inflight = append(out.inflight, flight{q: out.pop(), seq: out.next})
+		out.unacked++
 		out.next++
 		s.transmitLocked(o, p, &out.inflight[len(out.inflight)-1], now)
 	}
-	if len(out.inflight) > 0 && !p.Reliable() {
+	if out.unacked > 0 && !p.Reliable() {
 		s.b.watch(s)
 	}
 }
@@ -220,23 +262,17 @@ func (s *Session) ack(w *Worker, p Peer, seq uint32) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := &s.out
-	i := -1
-	for j := range out.inflight {
-		if out.inflight[j].seq == seq {
-			i = j
-			break
-		}
-	}
-	if i < 0 {
+	f := out.find(seq)
+	if f == nil {
 		return // a duplicate ACK, or one for a message sent before a restart
 	}
-	f := out.inflight[i]
-	out.inflight = slices.Delete(out.inflight, i, i+1)
 	if f.tries == 1 {
 		out.sample(time.Since(f.sent))
 	}
+	q := f.q
+	out.settle(f)
 	s.b.stats.Acked.Add(1)
-	s.releaseLocked(w, f.q)
+	s.releaseLocked(w, q)
 	if s.peer == p && !s.closed {
 		s.pullLocked(w.Out, p, time.Now())
 	}
@@ -260,12 +296,13 @@ func (s *Session) retransmit(w *Worker, now time.Time) (alive, watching bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p := s.peer
-	if p == nil || s.closed || p.Reliable() || len(s.out.inflight) == 0 {
+	if p == nil || s.closed || p.Reliable() || s.out.unacked == 0 {
 		return true, false
 	}
-	for i := range s.out.inflight {
-		f := &s.out.inflight[i]
-		if now.Before(f.deadline) {
+	win := s.out.window()
+	for i := range win {
+		f := &win[i]
+		if f.q == nil || now.Before(f.deadline) {
 			continue
 		}
 		if f.tries > s.b.cfg.MaxRetries {
@@ -279,9 +316,11 @@ func (s *Session) retransmit(w *Worker, now time.Time) (alive, watching bool) {
 // resumeLocked marks every message in flight for resending with DUP: the
 // new connection may not have received them.
 func (s *Session) resumeLocked() {
-	for i := range s.out.inflight {
-		s.out.inflight[i].resend = true
+	win := s.out.window()
+	for i := range win {
+		win[i].resend = true
 	}
+	s.out.resends = len(win)
 }
 
 // expireQueueLocked drops queued messages older than the age limit.
@@ -296,8 +335,10 @@ func (s *Session) dropAllLocked(w *Worker) {
 	for s.out.queued() > 0 {
 		s.releaseLocked(w, s.out.pop())
 	}
-	for _, f := range s.out.inflight {
-		s.releaseLocked(w, f.q)
+	for _, f := range s.out.window() {
+		if f.q != nil {
+			s.releaseLocked(w, f.q)
+		}
 	}
-	s.out.inflight = nil
+	s.out.inflight, s.out.ihead, s.out.unacked = nil, 0, 0
 }

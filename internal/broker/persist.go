@@ -24,8 +24,10 @@ func (s *Session) dirtyLocked(w *Worker) {
 // what above the floor is done.
 func (s *Session) recordLocked() store.Session {
 	floor := s.b.seq.Load()
-	for _, f := range s.out.inflight {
-		floor = min(floor, f.q.seq-1)
+	for _, f := range s.out.window() {
+		if f.q != nil {
+			floor = min(floor, f.q.seq-1)
+		}
 	}
 	for _, q := range s.out.queue[s.out.head:] {
 		floor = min(floor, q.seq-1)
