@@ -139,6 +139,21 @@ func (u *UDPConn) Hello(id, keepalive uint32, size int) codec.Welcome {
 	return w
 }
 
+// HelloWith opens (or resumes) a session with the HELLO body h, padded to
+// the minimum size, sets SID and returns the WELCOME.
+func (u *UDPConn) HelloWith(id uint32, h *codec.Hello) codec.Welcome {
+	u.t.Helper()
+	for codec.SessionIDLen+codec.PacketLen(h) < codec.MinHelloDatagram {
+		h.Pad++
+	}
+	u.SendRaw(Datagram(0, codec.Header{Type: codec.TypeHello, ID: id}, h))
+	var w codec.Welcome
+	Decode(u.t, u.Expect(codec.TypeWelcome, id), &w)
+	w.SessionID = bytes.Clone(w.SessionID)
+	u.SID = SessionID(u.t, w.SessionID)
+	return w
+}
+
 // Join joins rooms with request id and expects the ACK as the next packet.
 func (u *UDPConn) Join(id uint32, rooms ...string) {
 	u.t.Helper()
