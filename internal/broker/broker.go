@@ -52,6 +52,7 @@ type Broker struct {
 	byNum    map[uint32]*Session // persistent sessions by store number
 	nextNum  uint32
 	watched  map[*Session]struct{} // sessions with messages in flight to an unreliable peer
+	progress map[*Session]struct{} // persistent sessions whose records the timer must rewrite
 
 	timer *Worker // the sweeper goroutine's
 	stop  chan struct{}
@@ -67,7 +68,8 @@ func New(cfg Config, hub *deliver.Hub, st *stats.Stats) (*Broker, error) {
 	}
 	b := &Broker{cfg: c, hub: hub, store: c.Store, stats: st, log: c.Logger, server: []byte(c.Server),
 		byClient: make(map[string]*Session), byNum: make(map[uint32]*Session),
-		watched: make(map[*Session]struct{}), stop: make(chan struct{}), done: make(chan struct{})}
+		watched: make(map[*Session]struct{}), progress: make(map[*Session]struct{}),
+		stop: make(chan struct{}), done: make(chan struct{})}
 	for b.epoch == 0 {
 		b.epoch = uint32(randomID())
 	}
@@ -318,6 +320,7 @@ func (b *Broker) end(w *Worker, s *Session) {
 		delete(b.byNum, s.num)
 	}
 	delete(b.watched, s)
+	delete(b.progress, s)
 	b.mu.Unlock()
 	if s.persistent {
 		w.batch.DeleteSession(s.clientID)

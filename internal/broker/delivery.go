@@ -190,7 +190,7 @@ func (s *Session) offer(w *Worker, q *qmsg) (wake bool, group int) {
 // dropped message, or nil for one refused before it was queued.
 func (s *Session) lostLocked(w *Worker, q *qmsg) {
 	s.out.missed++
-	s.dirtyLocked(w)
+	s.progressLocked()
 	s.b.stats.QueueDrops.Add(1)
 	if q != nil {
 		s.releaseLocked(w, q)
@@ -282,7 +282,7 @@ func (s *Session) ack(w *Worker, p Peer, seq uint32) {
 func (s *Session) releaseLocked(w *Worker, q *qmsg) {
 	if s.persistent {
 		s.out.acked = append(s.out.acked, q.seq)
-		s.dirtyLocked(w)
+		s.progressLocked()
 	}
 	if q.refs.Add(-1) == 0 && q.stored.Load() {
 		w.batch.DeleteMessage(q.seq)

@@ -18,6 +18,39 @@ func (s *Session) dirtyLocked(w *Worker) {
 	w.dirty = append(w.dirty, s)
 }
 
+// progressLocked records that the session's acknowledgements or losses
+// moved on. Unlike its rooms and settings, that need not be durable at
+// once (after a crash, messages acknowledged since are delivered again, as
+// at-least-once allows): the timer writes it within a second, so that a
+// busy session costs one record per second, not one per ACK.
+func (s *Session) progressLocked() {
+	if !s.persistent || s.progressed {
+		return
+	}
+	s.progressed = true
+	s.b.mu.Lock()
+	s.b.progress[s] = struct{}{}
+	s.b.mu.Unlock()
+}
+
+// saveProgress has the timer write the records of sessions whose progress
+// moved since the last time.
+func (b *Broker) saveProgress() {
+	b.mu.Lock()
+	list := make([]*Session, 0, len(b.progress))
+	for s := range b.progress {
+		list = append(list, s)
+	}
+	clear(b.progress)
+	b.mu.Unlock()
+	for _, s := range list {
+		s.mu.Lock()
+		s.progressed = false
+		s.dirtyLocked(b.timer)
+		s.mu.Unlock()
+	}
+}
+
 // recordLocked builds the session's stored record. Floor is one below the
 // oldest message still queued or in flight (everything older was
 // acknowledged, dropped, or never meant for this session); acked lists
@@ -78,7 +111,7 @@ func (b *Broker) commit(w *Worker) {
 	for _, s := range w.dirty {
 		s.mu.Lock()
 		if s.dirty && !s.closed {
-			s.dirty = false
+			s.dirty, s.progressed = false, false
 			rec := s.recordLocked()
 			w.batch.PutSession(&rec)
 		}

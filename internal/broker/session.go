@@ -40,16 +40,17 @@ type Session struct {
 	num        uint32 // a persistent session's number in the store
 	offline    *offlineMember
 
-	mu        sync.Mutex // guards the fields below
-	peer      Peer       // nil while offline
-	keepAlive time.Duration
-	expiry    time.Duration
-	window    int
-	since     time.Time // when it went offline
-	closed    bool
-	out       outbound // QoS 1 messages on their way to the client
-	pub       recent   // QoS 1 EMIT ids seen from the client
-	dirty     bool     // the stored record is out of date
+	mu         sync.Mutex // guards the fields below
+	peer       Peer       // nil while offline
+	keepAlive  time.Duration
+	expiry     time.Duration
+	window     int
+	since      time.Time // when it went offline
+	closed     bool
+	out        outbound // QoS 1 messages on their way to the client
+	pub        recent   // QoS 1 EMIT ids seen from the client
+	dirty      bool     // the stored record must be rewritten at the next flush
+	progressed bool     // acknowledgements moved on: rewrite the record within a second
 }
 
 func (s *Session) setID(id uint64) {

@@ -18,6 +18,7 @@ func (b *Broker) sweeper() {
 	for {
 		select {
 		case <-b.stop:
+			b.saveProgress()
 			b.timer.Flush()
 			return
 		case now := <-t.C:
@@ -25,6 +26,7 @@ func (b *Broker) sweeper() {
 			if now.Sub(lastSlow) >= time.Second {
 				lastSlow = now
 				b.expire(now)
+				b.saveProgress()
 			}
 			b.timer.Flush()
 		}
