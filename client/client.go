@@ -10,12 +10,34 @@
 // session id in every datagram, and answers the server's path-validation
 // PINGs, so a NAT rebinding does not lose the session.
 //
-// A Client is safe for concurrent use.
+// # QoS 1
+//
+// An Emit with QoS 1 is acknowledged by the server once it accepted the
+// message (durably, if persistent sessions will receive it). Until then
+// the client keeps it: over UDP it resends it (same id, DUP) on a timer,
+// and after a reconnection it resends it on the new connection; the server
+// broadcasts each id once. EmitWait and Flush wait for the ACKs.
+//
+// A QoS 1 MESSAGE carries its session's delivery number. The client ACKs
+// every copy and puts each message on Messages once, in number order,
+// holding early arrivals until the gap before them fills.
+//
+// # Sessions that outlive connections
+//
+// With Options.ClientID and Options.Persist the server keeps the session,
+// its rooms and its undelivered QoS 1 messages after the connection ends;
+// a later Dial with the same ClientID resumes it. With Options.Reconnect
+// the Client does that itself: when the connection is lost it reconnects
+// with backoff, resumes the session, resends what the server did not
+// acknowledge, and Messages carries on as one stream.
+//
+// A Client is safe for concurrent use. It runs a reader goroutine (which
+// also reconnects), a keepalive goroutine and, over UDP, a retransmission
+// goroutine; Close stops them and waits for them.
 package client
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/url"
 	"sync"
@@ -27,69 +49,12 @@ import (
 	"github.com/packetd/packetd/codec"
 )
 
-// Options configures a Client. A nil *Options, and zero fields, mean the
-// defaults given.
-type Options struct {
-	// KeepAlive is the interval asked of the server; the client sends a
-	// PING when it has sent nothing for half the interval the server
-	// grants. 0 takes the server's default.
-	KeepAlive time.Duration
-	// RetryTimeout is the first wait before a UDP request (HELLO, JOIN,
-	// LEAVE) is sent again; it doubles on each retry. Default 1 s.
-	RetryTimeout time.Duration
-	// MaxRetries is how many times a UDP request is resent. Default 4.
-	MaxRetries int
-	// MaxFrame is the largest TCP packet accepted from the server. 0
-	// means the max_frame the server announces in WELCOME (the server
-	// sends nothing larger), and codec.DefaultMaxFrame until then.
-	MaxFrame int
-	// MessageBuffer is the capacity of the Messages channel. Default 1024.
-	// When it is full the reader waits: TCP pushes back on the server,
-	// UDP datagrams overflow the socket buffer and are lost.
-	MessageBuffer int
-	// OnError receives ERRORs that answer no pending request (a rejected
-	// EMIT, for one). It runs on the reader goroutine and must not block.
-	OnError func(*ServerError)
-}
-
-func (o *Options) withDefaults() Options {
-	var out Options
-	if o != nil {
-		out = *o
-	}
-	if out.RetryTimeout == 0 {
-		out.RetryTimeout = time.Second
-	}
-	if out.MaxRetries == 0 {
-		out.MaxRetries = 4
-	}
-	if out.MessageBuffer == 0 {
-		out.MessageBuffer = 1024
-	}
-	return out
-}
-
-// ServerError is an ERROR or BYE from the server.
-type ServerError struct {
-	Code codec.Code
-	Msg  string
-	ID   uint32 // the request it answers, 0 for none
-}
-
-func (e *ServerError) Error() string {
-	return fmt.Sprintf("packetd: %s (code %d)", e.Msg, uint16(e.Code))
-}
-
-var (
-	// ErrClosed is returned by calls on a closed Client.
-	ErrClosed = errors.New("client: closed")
-	// ErrTimeout means a UDP request went unanswered after every retry.
-	ErrTimeout = errors.New("client: no answer from server")
-)
-
 // Message is one MESSAGE received.
 type Message struct {
-	ID    uint32   // the server's message id
+	// ID is the server's message id at QoS 0, and the session's delivery
+	// number at QoS 1 (1, 2, 3, ... within a server epoch).
+	ID    uint32
+	QoS   uint8    // 0 or 1
 	Rooms []string // the rooms the sender emitted to
 	From  string   // the sender's session id
 	Event string
@@ -109,92 +74,113 @@ type Emit struct {
 	Data any
 	Raw  []byte
 	Echo bool // deliver to this client too, if it is a recipient
+	// QoS is 0 (at most once, no acknowledgement) or 1 (at least once:
+	// kept and resent until the server acknowledges it).
+	QoS uint8
 }
 
 // Client is a session with a packetd server.
 type Client struct {
-	opts      Options
-	t         transport
-	sessionID string
-	keepAlive time.Duration
-	welcome   codec.Welcome
+	opts   Options
+	scheme string
+	addr   string
+	hello  codec.Hello // asked for on every connection
 
 	nextID   atomic.Uint32
 	lastSent atomic.Int64 // unix nanoseconds
+	lastRecv atomic.Int64 // unix nanoseconds; while busy, not advancing is not silence
+	busy     atomic.Bool  // the reader is waiting for the application to take a message
+	stats    counters
 
-	mu      sync.Mutex // guards the fields below
+	// sendMu orders QoS 1 EMITs: those a new connection resends follow its
+	// WELCOME before any new one. Taken before mu.
+	sendMu sync.Mutex
+
+	mu      sync.Mutex    // guards the fields below
+	cn      *conn         // the connection in use; nil while reconnecting
+	changed chan struct{} // closed and replaced whenever cn changes
+	welcome codec.Welcome // the last
 	pending map[uint32]chan error
-	err     error // why the client closed
+	pub     publisher
+	rooms   map[string]struct{} // joined, to join again if a session is lost
+	err     error               // why the client closed
+
+	in inbound // QoS 1 order; the reader goroutine's
 
 	msgs   chan *Message
+	kick   chan struct{} // wakes the retransmission goroutine
 	done   chan struct{}
+	ctx    context.Context // cancelled when the client closes
+	cancel context.CancelFunc
 	closed sync.Once
 	wg     sync.WaitGroup
 }
 
 // Dial connects to a server at "tcp://host:port" or "udp://host:port" and
-// opens a session. ctx bounds the connection and the handshake only.
+// opens a session (or resumes one: Options.ClientID and Persist). ctx
+// bounds the connection and the handshake only.
 func Dial(ctx context.Context, rawURL string, opts *Options) (*Client, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("client: %w", err)
 	}
-	o := opts.withDefaults()
-	c := &Client{opts: o, pending: make(map[uint32]chan error),
-		msgs: make(chan *Message, o.MessageBuffer), done: make(chan struct{})}
-	c.nextID.Store(randomUint32())
-	hello := &codec.Hello{KeepAlive: uint32(o.KeepAlive / time.Second)}
-	switch u.Scheme {
-	case "tcp":
-		c.t, err = dialTCP(ctx, u.Host, o)
-	case "udp":
-		c.t, err = dialUDP(ctx, u.Host, o)
-	default:
+	if u.Scheme != "tcp" && u.Scheme != "udp" {
 		return nil, fmt.Errorf("client: scheme %q is neither tcp nor udp", u.Scheme)
 	}
+	o, err := opts.withDefaults()
 	if err != nil {
-		return nil, fmt.Errorf("client: %w", err)
+		return nil, err
 	}
-	if err := c.t.handshake(ctx, c.newID(), hello, &c.welcome); err != nil {
-		_ = c.t.close()
-		return nil, fmt.Errorf("client: handshake: %w", err)
+	c := &Client{opts: o, scheme: u.Scheme, addr: u.Host, hello: o.hello(),
+		changed: make(chan struct{}), pending: make(map[uint32]chan error),
+		rooms: make(map[string]struct{}), msgs: make(chan *Message, o.MessageBuffer),
+		kick: make(chan struct{}, 1), done: make(chan struct{})}
+	c.pub.init()
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.nextID.Store(randomUint32())
+	cn, w, err := c.dial(ctx)
+	if err != nil {
+		c.cancel()
+		return nil, err
 	}
-	if tt, ok := c.t.(*tcpTransport); ok && o.MaxFrame == 0 && c.welcome.MaxFrame > 0 {
-		tt.fr.SetMax(int(c.welcome.MaxFrame))
-	}
-	c.sessionID = string(c.welcome.SessionID)
-	c.keepAlive = time.Duration(c.welcome.KeepAlive) * time.Second
-	c.lastSent.Store(time.Now().UnixNano())
-	if c.t.unreliable() {
-		// The server validates a UDP address by the first datagram that
-		// carries the session id; until then it sends the address at most
-		// three times what it received. Validate now.
-		if err := c.Ping(); err != nil {
-			_ = c.t.close()
-			return nil, fmt.Errorf("client: %w", err)
-		}
-	}
+	c.establish(cn, w, false)
 	c.wg.Add(2)
-	go c.readLoop()
-	go c.keepAliveLoop()
+	go c.run(cn)
+	go c.keepAliveLoop(cn.keepAlive)
+	if cn.t.unreliable() {
+		c.wg.Add(1)
+		go c.retransmitLoop()
+	}
 	return c, nil
 }
 
 // SessionID returns the session's id, which is also its own room's name.
-func (c *Client) SessionID() string { return c.sessionID }
+// It changes only if a reconnection found the session gone.
+func (c *Client) SessionID() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return string(c.welcome.SessionID)
+}
 
-// Welcome returns the server's WELCOME: keepalive and limits.
-func (c *Client) Welcome() codec.Welcome { return c.welcome }
+// Welcome returns the server's last WELCOME: keepalive, limits, and for a
+// persistent session whether it was resumed.
+func (c *Client) Welcome() codec.Welcome {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.welcome
+}
 
-// Messages returns the channel MESSAGEs arrive on. It is closed when the
-// client closes.
+// Messages returns the channel MESSAGEs arrive on, for the client's whole
+// life, reconnections included. It is closed when the client closes;
+// what it holds then can still be read.
 func (c *Client) Messages() <-chan *Message { return c.msgs }
 
 // Done is closed when the session ends; Err then says why.
 func (c *Client) Done() <-chan struct{} { return c.done }
 
 // Err returns why the client closed: nil while open, ErrClosed after
-// Close, or the server's *ServerError (BYE or a fatal ERROR).
+// Close, or the server's *ServerError (BYE or a fatal ERROR), or the
+// connection's failure.
 func (c *Client) Err() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -202,7 +188,8 @@ func (c *Client) Err() error {
 }
 
 // Join joins rooms; it returns when the server acknowledged, with a
-// *ServerError if it refused.
+// *ServerError if it refused. While a client with Reconnect is
+// reconnecting, it waits for the new connection.
 func (c *Client) Join(ctx context.Context, rooms ...string) error {
 	return c.request(ctx, codec.TypeJoin, rooms)
 }
@@ -212,30 +199,23 @@ func (c *Client) Leave(ctx context.Context, rooms ...string) error {
 	return c.request(ctx, codec.TypeLeave, rooms)
 }
 
-// Emit sends an EMIT at QoS 0: at most once, no acknowledgement. Errors
-// the server reports come to Options.OnError.
-func (c *Client) Emit(e Emit) error {
-	body := codec.Emit{Event: []byte(e.Event), Echo: e.Echo, Data: e.Raw}
-	body.Rooms = byteSlices(e.Rooms)
-	body.Except = byteSlices(e.Except)
-	if e.Raw == nil && e.Data != nil {
-		data, err := msgpack.Marshal(e.Data)
-		if err != nil {
-			return fmt.Errorf("client: encoding data: %w", err)
-		}
-		body.Data = data
-	}
-	return c.send(codec.Header{Type: codec.TypeEmit, ID: c.newID()}, &body)
-}
-
 // Ping sends a PING; the server's PONG is not waited for.
 func (c *Client) Ping() error {
 	return c.send(codec.Header{Type: codec.TypePing, ID: c.newID()}, nil)
 }
 
-// Close says BYE and closes the connection. It is idempotent.
+// Close says BYE and closes the connection. QoS 1 EMITs not yet
+// acknowledged fail with ErrClosed (call Flush first to wait for them). A
+// persistent session stays on the server until it expires. Close is
+// idempotent; it must not be called from an Options callback.
 func (c *Client) Close() error {
-	_ = c.send(codec.Header{Type: codec.TypeBye}, nil)
+	c.mu.Lock()
+	cn := c.cn
+	open := c.err == nil
+	c.mu.Unlock()
+	if cn != nil && open {
+		_ = c.sendOn(cn, codec.Header{Type: codec.TypeBye}, nil)
+	}
 	c.shutdown(ErrClosed)
 	c.wg.Wait()
 	return nil
@@ -258,32 +238,50 @@ func (c *Client) request(ctx context.Context, t codec.Type, rooms []string) erro
 	}()
 	h := codec.Header{Type: t, ID: id}
 	body := &codec.Rooms{Rooms: byteSlices(rooms)}
-	if err := c.send(h, body); err != nil {
-		return err
-	}
 	// Over UDP the request or its answer may be lost: send it again, same
 	// id, after RetryTimeout, doubling; the server's handling is
-	// idempotent. Over TCP wait for the answer.
-	wait := c.opts.RetryTimeout
-	for tries := 0; ; tries++ {
+	// idempotent. Over TCP wait for the answer. On a new connection send
+	// it again.
+	var (
+		sentOn *conn
+		tries  int
+		wait   time.Duration
+	)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	for {
+		c.mu.Lock()
+		cn, changed := c.cn, c.changed
+		c.mu.Unlock()
+		if cn != nil && cn != sentOn {
+			sentOn, tries, wait = cn, 0, c.opts.RetryTimeout
+			if err := c.sendOn(cn, h, body); err != nil && !c.opts.Reconnect {
+				return err
+			}
+		}
 		var retry <-chan time.Time
-		if c.t.unreliable() {
-			timer := time.NewTimer(wait)
-			defer timer.Stop()
+		if cn != nil && cn.t.unreliable() {
+			timer.Reset(wait)
 			retry = timer.C
 		}
 		select {
 		case err := <-ch:
+			if err == nil {
+				c.trackRooms(t, rooms)
+			}
 			return err
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-c.done:
 			return c.Err()
+		case <-changed:
 		case <-retry:
 			if tries == c.opts.MaxRetries {
 				return ErrTimeout
 			}
-			if err := c.send(h, body); err != nil {
+			tries++
+			if err := c.sendOn(cn, h, body); err != nil && !c.opts.Reconnect {
 				return err
 			}
 			wait *= 2
@@ -291,14 +289,36 @@ func (c *Client) request(ctx context.Context, t codec.Type, rooms []string) erro
 	}
 }
 
-func (c *Client) send(h codec.Header, body codec.Body) error {
-	select {
-	case <-c.done:
-		return ErrClosed
-	default:
+// trackRooms records a JOIN or LEAVE the server acknowledged.
+func (c *Client) trackRooms(t codec.Type, rooms []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, r := range rooms {
+		if t == codec.TypeJoin {
+			c.rooms[r] = struct{}{}
+		} else {
+			delete(c.rooms, r)
+		}
 	}
+}
+
+// send sends one packet on the connection in use.
+func (c *Client) send(h codec.Header, body codec.Body) error {
+	c.mu.Lock()
+	cn, err := c.cn, c.err
+	c.mu.Unlock()
+	switch {
+	case err != nil:
+		return ErrClosed
+	case cn == nil:
+		return ErrNotConnected
+	}
+	return c.sendOn(cn, h, body)
+}
+
+func (c *Client) sendOn(cn *conn, h codec.Header, body codec.Body) error {
 	c.lastSent.Store(time.Now().UnixNano())
-	return c.t.send(h, body)
+	return cn.t.send(h, body)
 }
 
 // newID returns a request id, never 0.
@@ -310,13 +330,41 @@ func (c *Client) newID() uint32 {
 	}
 }
 
+// notifyLocked wakes whoever waits for cn to change.
+func (c *Client) notifyLocked() {
+	close(c.changed)
+	c.changed = make(chan struct{})
+}
+
+func (c *Client) closing() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// shutdown ends the client for good with err: the connection closes
+// (after flushing what is queued, a BYE say) and unacknowledged QoS 1
+// EMITs fail.
 func (c *Client) shutdown(err error) {
 	c.closed.Do(func() {
 		c.mu.Lock()
 		c.err = err
+		cn := c.cn
+		c.cn = nil
+		c.notifyLocked()
+		left := c.pub.unresolvedLocked()
 		c.mu.Unlock()
 		close(c.done)
-		_ = c.t.close()
+		c.cancel()
+		if cn != nil {
+			_ = cn.t.close()
+		}
+		for _, pe := range left {
+			c.resolve(pe, err)
+		}
 	})
 }
 

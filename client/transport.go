@@ -25,7 +25,10 @@ type transport interface {
 	recv() ([]byte, error)
 	// unreliable reports whether packets may be lost (UDP).
 	unreliable() bool
+	// close flushes what is queued, then closes; abort closes at once.
+	// Either makes a pending recv fail. Both are idempotent.
 	close() error
+	abort() error
 }
 
 // maxQueued is how many bytes the TCP writer may hold before send blocks.
@@ -135,6 +138,19 @@ func (t *tcpTransport) writeLoop() {
 func (t *tcpTransport) recv() ([]byte, error) { return t.fr.ReadFrame() }
 
 func (t *tcpTransport) unreliable() bool { return false }
+
+// abort closes without flushing: the connection is given up.
+func (t *tcpTransport) abort() error {
+	t.mu.Lock()
+	t.closing = true
+	t.cond.Broadcast()
+	t.mu.Unlock()
+	select {
+	case t.wake <- struct{}{}:
+	default:
+	}
+	return t.conn.Close()
+}
 
 // close flushes what is queued (the BYE), then closes.
 func (t *tcpTransport) close() error {
@@ -246,6 +262,8 @@ func (t *udpTransport) recv() ([]byte, error) {
 func (t *udpTransport) unreliable() bool { return true }
 
 func (t *udpTransport) close() error { return t.conn.Close() }
+
+func (t *udpTransport) abort() error { return t.conn.Close() }
 
 // welcome parses raw as the WELCOME answering HELLO id, copying it into w,
 // or returns the server's ERROR.
