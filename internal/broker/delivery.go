@@ -145,33 +145,31 @@ func (o *outbound) sample(rtt time.Duration) {
 
 // offer queues q for the session, applying the queue's limits, and
 // reports whether the session should be pulled now (online with room in
-// its window), and from which group. It runs on the publisher's goroutine.
-func (s *Session) offer(w *Worker, q *qmsg) (wake bool, group int) {
+// its window), and from which group; or, under the Disconnect policy, the
+// peer to disconnect. It runs on the publisher's goroutine.
+func (s *Session) offer(w *Worker, q *qmsg) (wake bool, group int, kick Peer) {
 	cfg := &s.b.cfg
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return false, 0
+		return false, 0, nil
 	}
 	o := &s.out
 	if o.queued() >= cfg.QueueMessages || o.bytes+len(q.body) > cfg.QueueBytes {
 		switch cfg.Overflow {
 		case DropNewest:
 			s.lostLocked(w, nil)
-			return false, 0
+			return false, 0, nil
 		case Disconnect:
 			s.lostLocked(w, nil)
-			if s.peer != nil {
-				s.peer.Kick(codec.CodeSlowConsumer)
-			}
-			return false, 0
+			return false, 0, s.peer
 		default: // DropOldest
 			for o.queued() > 0 && (o.queued() >= cfg.QueueMessages || o.bytes+len(q.body) > cfg.QueueBytes) {
 				s.lostLocked(w, o.pop())
 			}
 			if o.queued() >= cfg.QueueMessages || len(q.body) > cfg.QueueBytes {
 				s.lostLocked(w, nil) // a queue of size 0, or a message larger than the queue
-				return false, 0
+				return false, 0, nil
 			}
 		}
 	}
@@ -181,9 +179,9 @@ func (s *Session) offer(w *Worker, q *qmsg) (wake bool, group int) {
 	}
 	o.push(q)
 	if s.peer == nil || !o.canSend(s.window) {
-		return false, 0
+		return false, 0, nil
 	}
-	return true, s.peer.Group()
+	return true, s.peer.Group(), nil
 }
 
 // lostLocked counts a message the session's queue could not keep; q is the

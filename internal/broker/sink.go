@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"github.com/packetd/packetd/codec"
 	"github.com/packetd/packetd/rooms"
 )
 
@@ -24,8 +25,15 @@ func (b *Broker) Deliver(origin any, group int, msg []byte, members []rooms.Memb
 	}
 	for _, m := range members {
 		s := m.(sessioned).Session()
-		if wake, g := s.offer(w, w.q); wake {
+		wake, g, kick := s.offer(w, w.q)
+		switch {
+		case wake:
 			b.hub.Wake(w.Out, g, s)
+		case kick != nil:
+			// Its queue is full and the policy is to disconnect it: the
+			// session goes offline (or ends) and keeps what it has.
+			kick.Kick(codec.CodeSlowConsumer)
+			b.Detach(w, kick)
 		}
 	}
 }
