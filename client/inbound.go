@@ -73,15 +73,18 @@ func dist(a, b uint32) uint32 {
 // session of the last WELCOME in the same epoch, and restarts at 1
 // otherwise. Messages held for a gap the new numbering will never fill
 // (they were ACKed) are returned for delivery, in order.
-func (in *inbound) welcome(w *codec.Welcome) []*Message {
+//
+// unsure says the WELCOME may deny a resumption that happened: the server
+// answers a retransmitted HELLO with resumed=false. A client that saw a
+// WELCOME before compares session ids instead (a resumed session keeps
+// its id); a fresh one then learns the numbering as after a resumption.
+func (in *inbound) welcome(w *codec.Welcome, unsure bool) []*Message {
 	in.ready = in.ready[:0]
-	// A resumed session keeps its id; comparing it also recognises the
-	// resumed=false a server sends when it answers a retransmitted HELLO.
 	same := in.known && w.Epoch == in.epoch && (w.Resumed || string(w.SessionID) == in.sid)
 	if !same {
 		in.ready = in.drainInto(in.ready)
 		in.next = 1
-		if !in.known && w.Resumed {
+		if !in.known && (w.Resumed || unsure) {
 			in.next = 0 // learn it from the first MESSAGE
 		}
 		in.start, in.below = 0, nil

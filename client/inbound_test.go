@@ -1,0 +1,151 @@
+package client
+
+import (
+	"math"
+	"slices"
+	"testing"
+
+	"github.com/packetd/packetd/codec"
+)
+
+// step is one arrival and what it must yield.
+type step struct {
+	seq  uint32
+	kind arrival
+	out  []uint32 // delivered, in order
+}
+
+func ids(ms []*Message) []uint32 {
+	out := make([]uint32, len(ms))
+	for i, m := range ms {
+		out[i] = m.ID
+	}
+	return out
+}
+
+func run(t *testing.T, in *inbound, steps []step) {
+	t.Helper()
+	for i, s := range steps {
+		kind, ready := in.accept(s.seq, &Message{ID: s.seq, QoS: 1})
+		if got := ids(ready); kind != s.kind || !slices.Equal(got, s.out) && len(got)+len(s.out) > 0 {
+			t.Fatalf("step %d: accept(%d) = %v %v, want %v %v", i, s.seq, kind, got, s.kind, s.out)
+		}
+	}
+}
+
+func TestInbound(t *testing.T) {
+	const top = math.MaxUint32
+	tests := []struct {
+		name  string
+		next  uint32
+		steps []step
+	}{
+		{"in order", 1, []step{{1, arrivalDelivered, []uint32{1}}, {2, arrivalDelivered, []uint32{2}}, {3, arrivalDelivered, []uint32{3}}}},
+		{"reordered", 1, []step{
+			{3, arrivalBuffered, nil}, {2, arrivalBuffered, nil}, {1, arrivalDelivered, []uint32{1, 2, 3}},
+			{5, arrivalBuffered, nil}, {4, arrivalDelivered, []uint32{4, 5}},
+		}},
+		{"duplicates", 1, []step{
+			{1, arrivalDelivered, []uint32{1}}, {1, arrivalDuplicate, nil},
+			{3, arrivalBuffered, nil}, {3, arrivalDuplicate, nil},
+			{2, arrivalDelivered, []uint32{2, 3}}, {2, arrivalDuplicate, nil}, {3, arrivalDuplicate, nil},
+		}},
+		{"window", 1, []step{
+			{4, arrivalBuffered, nil}, {5, arrivalRefused, nil}, {0, arrivalRefused, nil},
+			{1, arrivalDelivered, []uint32{1}}, {5, arrivalBuffered, nil},
+		}},
+		{"wrap skips 0", top - 1, []step{
+			{1, arrivalBuffered, nil}, {top, arrivalBuffered, nil},
+			{top - 1, arrivalDelivered, []uint32{top - 1, top, 1}},
+			{2, arrivalDelivered, []uint32{2}}, {top, arrivalDuplicate, nil},
+		}},
+		{"far behind", 1 << 20, []step{{1, arrivalDuplicate, nil}, {1<<20 - 1, arrivalDuplicate, nil}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := &inbound{next: tt.next, window: 4, known: true}
+			run(t, in, tt.steps)
+		})
+	}
+}
+
+func TestInboundWelcome(t *testing.T) {
+	first := &codec.Welcome{SessionID: []byte("$a"), Epoch: 7, Inflight: 8}
+	tests := []struct {
+		name     string
+		w        codec.Welcome
+		next     uint32   // expected after the WELCOME
+		released []uint32 // held messages handed over
+	}{
+		{"resumed, same epoch", codec.Welcome{SessionID: []byte("$a"), Epoch: 7, Resumed: true}, 3, nil},
+		// A server that answers a retransmitted HELLO says resumed=false
+		// but keeps the session id: the numbering carries on.
+		{"same session id, same epoch", codec.Welcome{SessionID: []byte("$a"), Epoch: 7}, 3, nil},
+		{"resumed, new epoch", codec.Welcome{SessionID: []byte("$a"), Epoch: 8, Resumed: true}, 1, []uint32{5, 6}},
+		{"new session", codec.Welcome{SessionID: []byte("$b"), Epoch: 7}, 1, []uint32{5, 6}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var in inbound
+			in.welcome(first, false)
+			run(t, &in, []step{{1, arrivalDelivered, []uint32{1}}, {2, arrivalDelivered, []uint32{2}},
+				{6, arrivalBuffered, nil}, {5, arrivalBuffered, nil}})
+			released := ids(in.welcome(&tt.w, false))
+			if in.next != tt.next || !slices.Equal(released, tt.released) && len(released)+len(tt.released) > 0 {
+				t.Errorf("after WELCOME: next %d, released %v; want %d, %v", in.next, released, tt.next, tt.released)
+			}
+			if tt.next == 3 {
+				run(t, &in, []step{{3, arrivalDelivered, []uint32{3}}, {4, arrivalDelivered, []uint32{4, 5, 6}}})
+			}
+		})
+	}
+}
+
+// TestInboundFreshResume: a new Client resuming a session learns where
+// the numbering stands from the first MESSAGE, and still delivers, once,
+// older numbers that UDP reordered behind it.
+func TestInboundFreshResume(t *testing.T) {
+	var in inbound
+	in.welcome(&codec.Welcome{SessionID: []byte("$a"), Epoch: 7, Inflight: 4, Resumed: true}, false)
+	run(t, &in, []step{
+		{42, arrivalDelivered, []uint32{42}},
+		{40, arrivalLate, []uint32{40}},
+		{41, arrivalLate, []uint32{41}},
+		{40, arrivalDuplicate, nil},
+		{43, arrivalDelivered, []uint32{43}},
+		{45, arrivalBuffered, nil},
+		{44, arrivalDelivered, []uint32{44, 45}},
+		{46, arrivalDelivered, []uint32{46}},
+		{47, arrivalDelivered, []uint32{47}},
+		// Past start by more than a window: nothing older can come.
+		{39, arrivalDuplicate, nil},
+	})
+	if in.below != nil {
+		t.Errorf("late-arrival set kept after the window passed: %v", in.below)
+	}
+	var fresh inbound
+	fresh.welcome(&codec.Welcome{SessionID: []byte("$a"), Epoch: 7}, false)
+	if fresh.next != 1 {
+		t.Errorf("new session: next = %d, want 1", fresh.next)
+	}
+	// A WELCOME that answered a retransmitted HELLO may say resumed=false
+	// for a resumed session: learn the numbering.
+	var unsure inbound
+	unsure.welcome(&codec.Welcome{SessionID: []byte("$a"), Epoch: 7}, true)
+	if unsure.next != 0 {
+		t.Errorf("fresh client, unsure WELCOME: next = %d, want 0 (learn)", unsure.next)
+	}
+}
+
+func TestDist(t *testing.T) {
+	tests := []struct {
+		a, b, want uint32
+	}{
+		{1, 1, 0}, {1, 5, 4}, {math.MaxUint32, 1, 1}, {math.MaxUint32 - 1, 2, 3}, {5, 4, math.MaxUint32 - 1},
+	}
+	for _, tt := range tests {
+		if got := dist(tt.a, tt.b); got != tt.want {
+			t.Errorf("dist(%d, %d) = %d, want %d", tt.a, tt.b, got, tt.want)
+		}
+	}
+}
