@@ -102,3 +102,40 @@ func TestResumedEmitAck(t *testing.T) {
 			err, srv.Stats.DupPublishes.Load())
 	}
 }
+
+// TestUDPResumeRetries: the server gives up on a UDP client that left a
+// QoS 1 MESSAGE unacknowledged through every retry (BYE 302); the client
+// reconnects and resumes the session, and the server's resend (DUP) is
+// lost once. The server should retransmit it as it would any message;
+// instead the message keeps the transmission count of the old connection
+// (resumeLocked does not reset flight.tries): its next timeout is the old
+// backoff's (RTO << tries), and when it expires the count is already past
+// MaxRetries, so the server drops the new connection too. Every later
+// loss of that message costs a reconnection. The client copes: it
+// reconnects again and gets the message once.
+func TestUDPResumeRetries(t *testing.T) {
+	t.Parallel()
+	srv := testutil.Start(t, func(c *server.Config) {
+		quick(c)
+		c.Broker.MaxRetries = 2
+	})
+	var phase atomic.Int32 // 0 pass, 1 drop MESSAGEs to the client, 2 drop the next one
+	relay := testutil.NewUDPRelay(t, srv.UDPAddr().(*net.UDPAddr), func(d testutil.Direction, b []byte) bool {
+		if d != testutil.ToClient || len(b) < 2 || codec.Type(b[1]) != codec.TypeMessage {
+			return false
+		}
+		return phase.Load() == 1 || phase.CompareAndSwap(2, 0)
+	})
+	sub := dial(t, "udp://"+relay.Addr.String(), reconnecting("r"))
+	testutil.Join(t, sub, "r")
+	pub := dial(t, srv.TCPURL(), client.Options{})
+	phase.Store(1)
+	numbered(t, pub, "r", 0, 1)
+	testutil.WaitFor(t, "the server to give up on the client", func() bool { return srv.Stats.DeliveryTimeouts.Load() == 1 })
+	phase.Store(2)
+	expectNumbered(t, sub, 0, 1)
+	expectNothing(t, sub, 50*time.Millisecond)
+	if n, r := srv.Stats.DeliveryTimeouts.Load(), sub.Stats().Reconnects; n != 1 || r != 1 {
+		serverBug(t, "one lost DUP resend after a resume: %d delivery timeouts and %d reconnections, want 1 and 1", n, r)
+	}
+}

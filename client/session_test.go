@@ -311,3 +311,39 @@ func TestReconnectServerRestart(t *testing.T) {
 		}
 	}
 }
+
+// TestCloseWhileReconnecting: Close interrupts a reconnection waiting for
+// a WELCOME that will not come, and reports ErrClosed.
+func TestCloseWhileReconnecting(t *testing.T) {
+	t.Parallel()
+	srv := testutil.Start(t, func(c *server.Config) { c.Broker.MinKeepAlive = time.Second })
+	px, err := impair.NewUDP("127.0.0.1:0", srv.UDPAddr().String(), impair.Options{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { px.Close() })
+	lost := make(chan struct{}, 1)
+	opts := reconnecting("closer")
+	opts.KeepAlive = time.Second
+	opts.RetryTimeout = 5 * time.Second // a HELLO waits long for its WELCOME
+	opts.OnDisconnect = func(error) { lost <- struct{}{} }
+	c := dial(t, "udp://"+px.Addr().String(), opts)
+	dead := impair.Config{Loss: 1}
+	if err := px.SetOptions(impair.Options{Up: dead, Down: dead, Seed: 1}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-lost:
+	case <-time.After(testutil.Timeout):
+		t.Fatal("silence not noticed")
+	}
+	time.Sleep(50 * time.Millisecond) // into the handshake
+	start := time.Now()
+	_ = c.Close()
+	if el := time.Since(start); el > time.Second {
+		t.Errorf("Close took %v while reconnecting", el)
+	}
+	if !errors.Is(c.Err(), client.ErrClosed) {
+		t.Errorf("Err() = %v, want ErrClosed", c.Err())
+	}
+}

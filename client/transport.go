@@ -72,12 +72,10 @@ func (t *tcpTransport) handshake(ctx context.Context, id uint32, h *codec.Hello,
 	if err := t.send(codec.Header{Type: codec.TypeHello, ID: id}, h); err != nil {
 		return err
 	}
+	defer interruptible(ctx, t.conn)()
 	if dl, ok := ctx.Deadline(); ok {
 		_ = t.conn.SetReadDeadline(dl)
-		defer t.conn.SetReadDeadline(time.Time{})
 	}
-	stop := context.AfterFunc(ctx, func() { _ = t.conn.SetReadDeadline(time.Unix(1, 0)) })
-	defer stop()
 	raw, err := t.fr.ReadFrame()
 	if err != nil {
 		if ctx.Err() != nil {
@@ -199,6 +197,7 @@ func (t *udpTransport) handshake(ctx context.Context, id uint32, h *codec.Hello,
 	for codec.SessionIDLen+codec.PacketLen(h) < codec.MinHelloDatagram {
 		h.Pad++
 	}
+	defer interruptible(ctx, t.conn)()
 	wait := t.opts.RetryTimeout
 	for tries := 0; ; tries++ {
 		if err := t.send(codec.Header{Type: codec.TypeHello, ID: id}, h); err != nil {
@@ -210,6 +209,9 @@ func (t *udpTransport) handshake(ctx context.Context, id uint32, h *codec.Hello,
 			deadline = dl
 		}
 		_ = t.conn.SetReadDeadline(deadline)
+		if ctx.Err() != nil { // cancelled before the deadline was set
+			return ctx.Err()
+		}
 		for {
 			n, err := t.conn.Read(t.rbuf)
 			if err != nil {
@@ -220,7 +222,6 @@ func (t *udpTransport) handshake(ctx context.Context, id uint32, h *codec.Hello,
 				break
 			}
 			if err := welcome(t.rbuf[:n], id, w); err == nil {
-				_ = t.conn.SetReadDeadline(time.Time{})
 				sid, err := parseSessionID(w.SessionID)
 				if err != nil {
 					return err
@@ -266,6 +267,31 @@ func (t *udpTransport) unreliable() bool { return true }
 func (t *udpTransport) close() error { return t.conn.Close() }
 
 func (t *udpTransport) abort() error { return t.conn.Close() }
+
+// interruptible makes the cancellation of ctx interrupt a read on conn
+// (a deadline in the past) until the function it returns is called, which
+// clears the read deadline. A handshake's context may be cancelled
+// after it returned: the connection it opened must not notice.
+func interruptible(ctx context.Context, conn net.Conn) (release func()) {
+	var (
+		mu   sync.Mutex // guards over
+		over bool
+	)
+	stop := context.AfterFunc(ctx, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if !over {
+			_ = conn.SetReadDeadline(time.Unix(1, 0))
+		}
+	})
+	return func() {
+		stop()
+		mu.Lock()
+		over = true
+		mu.Unlock()
+		_ = conn.SetReadDeadline(time.Time{})
+	}
+}
 
 // welcome parses raw as the WELCOME answering HELLO id, copying it into w,
 // or returns the server's ERROR.
