@@ -131,13 +131,7 @@ func Dial(ctx context.Context, rawURL string, opts *Options) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{opts: o, scheme: u.Scheme, addr: u.Host, hello: o.hello(),
-		changed: make(chan struct{}), pending: make(map[uint32]chan error),
-		rooms: make(map[string]struct{}), msgs: make(chan *Message, o.MessageBuffer),
-		kick: make(chan struct{}, 1), done: make(chan struct{})}
-	c.pub.init()
-	c.ctx, c.cancel = context.WithCancel(context.Background())
-	c.nextID.Store(randomUint32())
+	c := newClient(u.Scheme, u.Host, o)
 	cn, w, err := c.dial(ctx)
 	if err != nil {
 		c.cancel()
@@ -152,6 +146,17 @@ func Dial(ctx context.Context, rawURL string, opts *Options) (*Client, error) {
 		go c.retransmitLoop()
 	}
 	return c, nil
+}
+
+func newClient(scheme, addr string, o Options) *Client {
+	c := &Client{opts: o, scheme: scheme, addr: addr, hello: o.hello(),
+		changed: make(chan struct{}), pending: make(map[uint32]chan error),
+		rooms: make(map[string]struct{}), msgs: make(chan *Message, o.MessageBuffer),
+		kick: make(chan struct{}, 1), done: make(chan struct{})}
+	c.pub.init()
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.nextID.Store(randomUint32())
+	return c
 }
 
 // SessionID returns the session's id, which is also its own room's name.
