@@ -216,3 +216,21 @@ func TestPublishWindow(t *testing.T) {
 		t.Errorf("QoS 1 Emit after Close = %v, want ErrClosed", err)
 	}
 }
+
+// TestEmitTooLarge: an EMIT larger than the server takes (max_datagram
+// over UDP) fails at once, at either QoS, rather than being resent in
+// vain.
+func TestEmitTooLarge(t *testing.T) {
+	t.Parallel()
+	srv := testutil.Start(t, nil)
+	c := dial(t, srv.UDPURL(), client.Options{})
+	big := make([]byte, int(c.Welcome().MaxDatagram))
+	for _, qos := range []uint8{0, 1} {
+		if err := c.Emit(client.Emit{Rooms: []string{"r"}, Data: big, QoS: qos}); !errors.Is(err, client.ErrTooLarge) {
+			t.Errorf("QoS %d: Emit of %d bytes over UDP = %v, want ErrTooLarge", qos, len(big), err)
+		}
+	}
+	if s := c.Stats(); s.Emitted != 0 {
+		t.Errorf("%d QoS 1 EMITs counted, want 0", s.Emitted)
+	}
+}
