@@ -31,6 +31,18 @@
 // with backoff, resumes the session, resends what the server did not
 // acknowledge, and Messages carries on as one stream.
 //
+// # Guarantees
+//
+// Within one Client and one server epoch each QoS 1 message is delivered
+// once, in order. When the server restarts (a new epoch) its numbering
+// starts again, and a message it had not recorded as acknowledged comes
+// again: at least once. A new Client that resumes a session cannot know
+// where the previous one stopped (the WELCOME does not say): it starts at
+// the first QoS 1 MESSAGE, which over TCP is exact; over UDP an older one
+// reordered behind it is still delivered, late. A Client ACKs a message
+// when it receives it: read Messages to the end after Close, or what it
+// holds is lost.
+//
 // A Client is safe for concurrent use. It runs a reader goroutine (which
 // also reconnects), a keepalive goroutine and, over UDP, a retransmission
 // goroutine; Close stops them and waits for them.

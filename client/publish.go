@@ -302,14 +302,14 @@ func (c *Client) resolve(pe *pubEmit, err error) {
 		return
 	}
 	pe.resolved, pe.err = true, err
-	close(pe.done)
-	c.pub.removeLocked(pe)
-	c.mu.Unlock()
 	if err == nil {
 		c.stats.acked.Add(1)
-		return
+	} else {
+		c.stats.failed.Add(1)
 	}
-	c.stats.failed.Add(1)
+	close(pe.done) // after the counters: a waiter sees them
+	c.pub.removeLocked(pe)
+	c.mu.Unlock()
 	if se, ok := err.(*ServerError); ok && !pe.waited && c.opts.OnError != nil && !c.closing() {
 		c.opts.OnError(se)
 	}

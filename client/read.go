@@ -108,13 +108,16 @@ func (c *Client) deliver(m *Message) bool {
 		c.busy.Store(false)
 		c.lastRecv.Store(time.Now().UnixNano()) // time spent waiting is not the server's silence
 	}()
+	if m.QoS == 1 {
+		c.stats.delivered.Add(1) // before: whoever receives m sees it counted
+	}
 	select {
 	case c.msgs <- m:
-		if m.QoS == 1 {
-			c.stats.delivered.Add(1)
-		}
 		return true
 	case <-c.done:
+		if m.QoS == 1 {
+			c.stats.delivered.Add(^uint64(0))
+		}
 		return false
 	}
 }
