@@ -232,8 +232,10 @@ func (b *Broker) resume(w *Worker, s *Session, p Peer, h codec.Header, hello *co
 	return s
 }
 
-// welcome queues the WELCOME for s, answering the HELLO with header h.
+// welcome queues the WELCOME for s, answering the HELLO with header h, and
+// remembers what it said for a retransmitted HELLO.
 func (b *Broker) welcome(w *Worker, s *Session, p Peer, h codec.Header, resumed bool, missed uint64) {
+	s.resumed, s.missedTold = resumed, missed
 	w.Reply(p, codec.Header{Type: codec.TypeWelcome, ID: h.ID}, &codec.Welcome{
 		SessionID:   s.nameBytes,
 		KeepAlive:   uint32(s.keepAlive / time.Second),
@@ -255,7 +257,7 @@ func (b *Broker) Welcome(w *Worker, p Peer, h codec.Header) {
 	s := p.Session()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	b.welcome(w, s, p, h, false, 0)
+	b.welcome(w, s, p, h, s.resumed, s.missedTold)
 }
 
 // Detach tells the broker that p, a session's connection, is gone (closed,

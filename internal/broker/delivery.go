@@ -51,7 +51,8 @@ type flight struct {
 	seq      uint32 // the session's delivery sequence number: the header id
 	sent     time.Time
 	deadline time.Time // for the next retransmission (unreliable peers)
-	tries    int       // transmissions so far
+	tries    int       // transmissions on the current connection (the backoff and the give-up count)
+	sends    int       // transmissions in all (DUP after the first; Karn samples only single ones)
 	resend   bool      // to be sent again at the next pull (after a resume)
 }
 
@@ -243,13 +244,14 @@ func (s *Session) transmitLocked(o *deliver.Outbox, p Peer, f *flight, now time.
 	var hdr [codec.LenPrefixLen + codec.HeaderLen]byte
 	binary.BigEndian.PutUint32(hdr[:], uint32(codec.HeaderLen+len(f.q.body)))
 	flags := codec.FlagQoS1
-	if f.tries > 0 {
+	if f.sends > 0 {
 		flags |= codec.FlagDup
 		s.b.stats.Retransmits.Add(1)
 	}
 	codec.Header{Type: codec.TypeMessage, Flags: flags, ID: f.seq}.Append(hdr[:codec.LenPrefixLen])
 	p.Enqueue(o, o.Join(hdr[:], f.q.body))
 	f.tries++
+	f.sends++
 	f.sent = now
 	f.deadline = now.Add(s.out.rto(&s.b.cfg) << (f.tries - 1))
 }
@@ -264,7 +266,7 @@ func (s *Session) ack(w *Worker, p Peer, seq uint32) {
 	if f == nil {
 		return // a duplicate ACK, or one for a message sent before a restart
 	}
-	if f.tries == 1 {
+	if f.sends == 1 {
 		out.sample(time.Since(f.sent))
 	}
 	q := f.q
@@ -317,6 +319,7 @@ func (s *Session) resumeLocked() {
 	win := s.out.window()
 	for i := range win {
 		win[i].resend = true
+		win[i].tries = 0 // a new connection: a fresh retransmission schedule
 	}
 	s.out.resends = len(win)
 }

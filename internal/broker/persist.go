@@ -146,13 +146,19 @@ func (b *Broker) committed(acks []pendingAck, err error) {
 	defer b.ackMu.Unlock()
 	w := b.ackW
 	for _, a := range acks {
+		// The session may have moved to another connection meanwhile: the
+		// ACK goes to where it is now (a session offline gets none; its
+		// client resends and is answered from the dedup memory).
+		s := a.peer.Session()
+		s.mu.Lock()
 		if a.pub {
-			s := a.peer.Session()
-			s.mu.Lock()
 			s.pub.add(a.id, true, b.cfg.DedupIDs)
-			s.mu.Unlock()
 		}
-		b.hub.DeliverOne(w.Out, w.Out.Frame(ackHeader(a.id), nil), a.peer)
+		p := s.peer
+		s.mu.Unlock()
+		if p != nil {
+			b.hub.DeliverOne(w.Out, w.Out.Frame(ackHeader(a.id), nil), p)
+		}
 	}
 	w.Out.Flush()
 }

@@ -49,6 +49,8 @@ type Session struct {
 	closed     bool
 	out        outbound // QoS 1 messages on their way to the client
 	pub        recent   // QoS 1 EMIT ids seen from the client
+	resumed    bool     // what the last WELCOME said, for a retransmitted HELLO
+	missedTold uint64   // likewise
 	dirty      bool     // the stored record must be rewritten at the next flush
 	progressed bool     // acknowledgements moved on: rewrite the record within a second
 }
