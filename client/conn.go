@@ -19,9 +19,6 @@ const dialTimeout = 10 * time.Second
 type conn struct {
 	t         transport
 	keepAlive time.Duration // granted by the server
-	// helloRetried: the WELCOME may answer a retransmitted HELLO, and
-	// the server answers those with resumed=false even if it resumed.
-	helloRetried bool
 
 	mu      sync.Mutex // guards the fields below
 	dropped bool
@@ -71,9 +68,6 @@ func (c *Client) dial(ctx context.Context) (*conn, *codec.Welcome, error) {
 		tt.fr.SetMax(int(w.MaxFrame))
 	}
 	cn := &conn{t: t, keepAlive: time.Duration(w.KeepAlive) * time.Second}
-	if ut, ok := t.(*udpTransport); ok {
-		cn.helloRetried = ut.hellos > 1 && c.opts.Persist
-	}
 	if t.unreliable() {
 		// The server validates a UDP address by the first datagram that
 		// carries the session id; until then it sends the address at most
@@ -93,7 +87,7 @@ func (c *Client) dial(ctx context.Context) (*conn, *codec.Welcome, error) {
 // goroutine for the first connection, on the reader's for the others,
 // and reports false if the client closed meanwhile.
 func (c *Client) establish(cn *conn, w *codec.Welcome, again bool) bool {
-	late := c.in.welcome(w, cn.helloRetried)
+	late := c.in.welcome(w)
 	c.sendMu.Lock()
 	c.mu.Lock()
 	if c.err != nil {

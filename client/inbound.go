@@ -71,20 +71,19 @@ func dist(a, b uint32) uint32 {
 
 // welcome applies a WELCOME: numbering carries on if it resumed the
 // session of the last WELCOME in the same epoch, and restarts at 1
-// otherwise. Messages held for a gap the new numbering will never fill
-// (they were ACKed) are returned for delivery, in order.
-//
-// unsure says the WELCOME may deny a resumption that happened: the server
-// answers a retransmitted HELLO with resumed=false. A client that saw a
-// WELCOME before compares session ids instead (a resumed session keeps
-// its id); a fresh one then learns the numbering as after a resumption.
-func (in *inbound) welcome(w *codec.Welcome, unsure bool) []*Message {
+// otherwise (a fresh client that resumed a session learns it from the
+// first MESSAGE). Messages held for a gap the new numbering will never
+// fill (they were ACKed) are returned for delivery, in order. A resumed
+// session keeps its id, so a WELCOME with the last one's id and epoch
+// continues the numbering even if it says resumed=false, as servers
+// before fc9ba32 did when answering a retransmitted HELLO.
+func (in *inbound) welcome(w *codec.Welcome) []*Message {
 	in.ready = in.ready[:0]
 	same := in.known && w.Epoch == in.epoch && (w.Resumed || string(w.SessionID) == in.sid)
 	if !same {
 		in.ready = in.drainInto(in.ready)
 		in.next = 1
-		if !in.known && (w.Resumed || unsure) {
+		if !in.known && w.Resumed {
 			in.next = 0 // learn it from the first MESSAGE
 		}
 		in.start, in.below = 0, nil

@@ -78,8 +78,8 @@ func TestInboundWelcome(t *testing.T) {
 		released []uint32 // held messages handed over
 	}{
 		{"resumed, same epoch", codec.Welcome{SessionID: []byte("$a"), Epoch: 7, Resumed: true}, 3, nil},
-		// A server that answers a retransmitted HELLO says resumed=false
-		// but keeps the session id: the numbering carries on.
+		// Servers before fc9ba32 answered a retransmitted HELLO with
+		// resumed=false, but the session id tells.
 		{"same session id, same epoch", codec.Welcome{SessionID: []byte("$a"), Epoch: 7}, 3, nil},
 		{"resumed, new epoch", codec.Welcome{SessionID: []byte("$a"), Epoch: 8, Resumed: true}, 1, []uint32{5, 6}},
 		{"new session", codec.Welcome{SessionID: []byte("$b"), Epoch: 7}, 1, []uint32{5, 6}},
@@ -87,10 +87,10 @@ func TestInboundWelcome(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var in inbound
-			in.welcome(first, false)
+			in.welcome(first)
 			run(t, &in, []step{{1, arrivalDelivered, []uint32{1}}, {2, arrivalDelivered, []uint32{2}},
 				{6, arrivalBuffered, nil}, {5, arrivalBuffered, nil}})
-			released := ids(in.welcome(&tt.w, false))
+			released := ids(in.welcome(&tt.w))
 			if in.next != tt.next || !slices.Equal(released, tt.released) && len(released)+len(tt.released) > 0 {
 				t.Errorf("after WELCOME: next %d, released %v; want %d, %v", in.next, released, tt.next, tt.released)
 			}
@@ -106,7 +106,7 @@ func TestInboundWelcome(t *testing.T) {
 // older numbers that UDP reordered behind it.
 func TestInboundFreshResume(t *testing.T) {
 	var in inbound
-	in.welcome(&codec.Welcome{SessionID: []byte("$a"), Epoch: 7, Inflight: 4, Resumed: true}, false)
+	in.welcome(&codec.Welcome{SessionID: []byte("$a"), Epoch: 7, Inflight: 4, Resumed: true})
 	run(t, &in, []step{
 		{42, arrivalDelivered, []uint32{42}},
 		{40, arrivalLate, []uint32{40}},
@@ -124,16 +124,9 @@ func TestInboundFreshResume(t *testing.T) {
 		t.Errorf("late-arrival set kept after the window passed: %v", in.below)
 	}
 	var fresh inbound
-	fresh.welcome(&codec.Welcome{SessionID: []byte("$a"), Epoch: 7}, false)
+	fresh.welcome(&codec.Welcome{SessionID: []byte("$a"), Epoch: 7})
 	if fresh.next != 1 {
 		t.Errorf("new session: next = %d, want 1", fresh.next)
-	}
-	// A WELCOME that answered a retransmitted HELLO may say resumed=false
-	// for a resumed session: learn the numbering.
-	var unsure inbound
-	unsure.welcome(&codec.Welcome{SessionID: []byte("$a"), Epoch: 7}, true)
-	if unsure.next != 0 {
-		t.Errorf("fresh client, unsure WELCOME: next = %d, want 0 (learn)", unsure.next)
 	}
 }
 

@@ -173,10 +173,9 @@ func (t *tcpTransport) close() error {
 // udpTransport sends each packet as one datagram, prefixed with the
 // session id.
 type udpTransport struct {
-	conn   *net.UDPConn
-	opts   Options
-	rbuf   []byte
-	hellos int // HELLOs the handshake sent
+	conn *net.UDPConn
+	opts Options
+	rbuf []byte
 
 	mu   sync.Mutex // guards the fields below
 	sid  uint64
@@ -203,7 +202,6 @@ func (t *udpTransport) handshake(ctx context.Context, id uint32, h *codec.Hello,
 		if err := t.send(codec.Header{Type: codec.TypeHello, ID: id}, h); err != nil {
 			return err
 		}
-		t.hellos++
 		deadline := time.Now().Add(wait)
 		if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
 			deadline = dl
