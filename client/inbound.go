@@ -19,18 +19,18 @@ const (
 	arrivalBuffered                 // early: held until the numbers before it arrive
 	arrivalDuplicate                // delivered or buffered before: dropped (and ACKed again)
 	arrivalLate                     // below where a fresh client started: delivered out of order
-	arrivalRefused                  // beyond the window, or number 0: dropped, not ACKed
+	arrivalRefused                  // beyond the window: dropped, not ACKed
 )
 
 // inbound puts a session's QoS 1 MESSAGEs in delivery-number order and
 // drops duplicates. The server numbers a session's QoS 1 MESSAGEs 1, 2, 3,
-// ... (skipping 0 when the count wraps) within an epoch, and sends number s
-// only while s < (the oldest it has not seen ACKed) + window, so an
-// arrival is either next, early by less than a window, or a duplicate.
+// ... modulo 2^32 (0 follows 4294967295) within an epoch, and sends
+// number s only while s < (the oldest it has not seen ACKed) + window, so
+// an arrival is next, early by less than a window, or a duplicate.
 //
 // A fresh Client that resumes a session (Dial with ClientID and Persist,
 // WELCOME resumed) does not know where the previous Client stopped: the
-// protocol does not say. It starts at the first number that arrives: the
+// WELCOME does not say. It starts at the first number that arrives: the
 // server resends what it did not see acknowledged, in order, so over TCP
 // that is the oldest. Over UDP an older one may still come, reordered or
 // retransmitted; up to a window below the start such numbers are
@@ -38,35 +38,19 @@ const (
 //
 // An inbound belongs to the reader goroutine.
 type inbound struct {
-	next   uint32 // the number expected next; 0 until a fresh resume learns it
-	window uint32
-	buf    map[uint32]*Message // early arrivals, in (next, next+window)
-	known  bool                // a WELCOME was seen
-	epoch  uint32              // of the last WELCOME
-	sid    string              // of the last WELCOME
+	next   uint32 // the number expected next
+	window uint32 // the largest of the session's WELCOMEs: resends may span it
+	buf    map[uint32]*Message
+	known  bool   // a WELCOME was seen
+	epoch  uint32 // of the last WELCOME
+	sid    string // of the last WELCOME
 
-	start uint32              // where a fresh resume started; 0 once past it by a window
+	learn bool                // next is not known yet: the first arrival sets it
+	late  bool                // numbers below start may still come
+	start uint32              // where a fresh resume started
 	below map[uint32]struct{} // numbers below start delivered late
 
 	ready []*Message // scratch for accept's and welcome's result
-}
-
-// succ returns the number after n: 0 is skipped.
-func succ(n uint32) uint32 {
-	if n++; n == 0 {
-		n = 1
-	}
-	return n
-}
-
-// dist returns how many numbers lie from a forward to b (0 is skipped,
-// so counting across the wrap takes one step fewer).
-func dist(a, b uint32) uint32 {
-	d := b - a
-	if b < a {
-		d--
-	}
-	return d
 }
 
 // welcome applies a WELCOME: numbering carries on if it resumed the
@@ -79,19 +63,20 @@ func dist(a, b uint32) uint32 {
 // before fc9ba32 did when answering a retransmitted HELLO.
 func (in *inbound) welcome(w *codec.Welcome) []*Message {
 	in.ready = in.ready[:0]
+	window := w.Inflight
+	if window == 0 {
+		window = defaultWindow
+	}
 	same := in.known && w.Epoch == in.epoch && (w.Resumed || string(w.SessionID) == in.sid)
-	if !same {
+	if same {
+		window = max(window, in.window)
+	} else {
 		in.ready = in.drainInto(in.ready)
 		in.next = 1
-		if !in.known && w.Resumed {
-			in.next = 0 // learn it from the first MESSAGE
-		}
-		in.start, in.below = 0, nil
+		in.learn = !in.known && w.Resumed
+		in.late, in.below = false, nil
 	}
-	in.window = w.Inflight
-	if in.window == 0 {
-		in.window = defaultWindow
-	}
+	in.window = window
 	in.known, in.epoch, in.sid = true, w.Epoch, string(w.SessionID)
 	return in.ready
 }
@@ -100,17 +85,15 @@ func (in *inbound) welcome(w *codec.Welcome) []*Message {
 // the messages now deliverable, in order (valid until the next call).
 func (in *inbound) accept(seq uint32, m *Message) (arrival, []*Message) {
 	in.ready = in.ready[:0]
-	if seq == 0 {
-		return arrivalRefused, nil
-	}
-	if in.next == 0 {
+	if in.learn {
+		in.learn, in.late = false, true
 		in.next, in.start, in.below = seq, seq, make(map[uint32]struct{})
 	}
-	d := dist(in.next, seq)
+	d := seq - in.next // modulo 2^32: numbers below next give d > MaxUint32/2
 	switch {
 	case d == 0:
 		in.ready = append(in.ready, m)
-		in.next = succ(in.next)
+		in.next++
 		for {
 			b, ok := in.buf[in.next]
 			if !ok {
@@ -118,12 +101,12 @@ func (in *inbound) accept(seq uint32, m *Message) (arrival, []*Message) {
 			}
 			delete(in.buf, in.next)
 			in.ready = append(in.ready, b)
-			in.next = succ(in.next)
+			in.next++
 		}
-		if in.start != 0 && dist(in.start, in.next) > in.window {
+		if in.late && in.next-in.start > in.window {
 			// The server has seen everything below start ACKed by now:
 			// nothing older can come.
-			in.start, in.below = 0, nil
+			in.late, in.below = false, nil
 		}
 		return arrivalDelivered, in.ready
 	case d < in.window:
@@ -135,7 +118,7 @@ func (in *inbound) accept(seq uint32, m *Message) (arrival, []*Message) {
 		}
 		in.buf[seq] = m
 		return arrivalBuffered, nil
-	case in.start != 0 && seq != in.start && dist(seq, in.start) <= in.window:
+	case in.late && seq != in.start && in.start-seq <= in.window:
 		if _, ok := in.below[seq]; ok {
 			return arrivalDuplicate, nil
 		}
@@ -158,7 +141,7 @@ func (in *inbound) drainInto(out []*Message) []*Message {
 	for s := range in.buf {
 		seqs = append(seqs, s)
 	}
-	slices.SortFunc(seqs, func(a, b uint32) int { return int(int64(dist(in.next, a)) - int64(dist(in.next, b))) })
+	slices.SortFunc(seqs, func(a, b uint32) int { return int(int64(a-in.next) - int64(b-in.next)) })
 	for _, s := range seqs {
 		out = append(out, in.buf[s])
 	}
