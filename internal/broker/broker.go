@@ -221,6 +221,7 @@ func (b *Broker) resume(w *Worker, s *Session, p Peer, h codec.Header, hello *co
 	missed := s.out.missed
 	s.out.missed = 0
 	s.dirtyLocked(w)
+	s.dropUnfitLocked(w, p)
 	s.resumeLocked()
 	b.welcome(w, s, p, h, true, missed)
 	s.pullLocked(w.Out, p, time.Now())

@@ -25,6 +25,7 @@ func (p *fakePeer) Attach(s *Session)                   { p.s = s }
 func (p *fakePeer) Session() *Session                   { return p.s }
 func (p *fakePeer) Reliable() bool                      { return true }
 func (p *fakePeer) Kick(codec.Code)                     {}
+func (p *fakePeer) MaxPacket() int                      { return 1 << 20 }
 func (p *fakePeer) Flush(*deliver.Outbox)               {}
 func (p *fakePeer) Enqueue(_ *deliver.Outbox, f []byte) { p.frames++; p.last = f }
 

@@ -174,6 +174,14 @@ func (s *Session) offer(w *Worker, q *qmsg) (wake bool, group int, kick Peer) {
 			}
 		}
 	}
+	if s.peer != nil && !fits(q, s.peer) {
+		// Its connection could never carry it (a UDP member and a message
+		// over max_datagram): lost for this session, now, rather than
+		// retransmitted until the client counts as gone.
+		s.b.stats.DropTooLargeForUDP.Add(1)
+		s.lostLocked(w, nil)
+		return false, 0, nil
+	}
 	q.refs.Add(1)
 	if s.persistent {
 		q.recips = append(q.recips, s.num)
@@ -311,6 +319,40 @@ func (s *Session) retransmit(w *Worker, now time.Time) (alive, watching bool) {
 		s.transmitLocked(w.Out, p, f, now)
 	}
 	return true, true
+}
+
+// fits reports whether p's transport can carry q.
+func fits(q *qmsg, p Peer) bool { return codec.HeaderLen+len(q.body) <= p.MaxPacket() }
+
+// dropUnfitLocked drops the queued and in-flight messages the new peer p
+// cannot carry (a session that moved from TCP to UDP).
+func (s *Session) dropUnfitLocked(w *Worker, p Peer) {
+	o := &s.out
+	kept := o.queue[o.head:o.head]
+	for _, q := range o.queue[o.head:] {
+		if fits(q, p) {
+			kept = append(kept, q)
+			continue
+		}
+		o.bytes -= len(q.body)
+		s.b.stats.DropTooLargeForUDP.Add(1)
+		s.lostLocked(w, q)
+	}
+	clear(o.queue[o.head+len(kept):])
+	o.queue = o.queue[:o.head+len(kept)]
+	var unfit []uint32
+	for _, f := range o.window() {
+		if f.q != nil && !fits(f.q, p) {
+			unfit = append(unfit, f.seq)
+		}
+	}
+	for _, seq := range unfit { // settle moves the window: find each again
+		f := o.find(seq)
+		q := f.q
+		o.settle(f)
+		s.b.stats.DropTooLargeForUDP.Add(1)
+		s.lostLocked(w, q)
+	}
 }
 
 // resumeLocked marks every message in flight for resending with DUP: the

@@ -137,6 +137,14 @@ func (b *Broker) committed(acks []pendingAck, err error) {
 	if err != nil {
 		b.stats.StoreErrors.Add(1)
 		b.log.Error("store commit failed; QoS 1 ACKs withheld (clients will resend)", "err", err, "acks", len(acks))
+		for _, a := range acks {
+			if a.pub { // let the resent copy be taken (and broadcast) again
+				s := a.peer.Session()
+				s.mu.Lock()
+				s.pub.forget(a.id)
+				s.mu.Unlock()
+			}
+		}
 		return
 	}
 	if len(acks) == 0 {
@@ -183,10 +191,9 @@ func (b *Broker) recover() error {
 		s.num = r.Num
 		s.keepAlive, s.expiry, s.window = r.KeepAlive, r.Expiry, r.Window
 		s.out.missed = r.Missed
-		s.since = time.Unix(0, r.LastSeen)
-		if s.since.After(now) || r.LastSeen == 0 {
-			s.since = now
-		}
+		// Expiry counts from the restart: while the server was down no
+		// client could come back.
+		s.since = now
 		if err := b.adapter.Add(s.offline); err != nil {
 			return fmt.Errorf("broker: restoring session %s: %w", r.ClientID, err)
 		}

@@ -26,6 +26,9 @@ type Peer interface {
 	// Kick ends this connection, from any goroutine, after a BYE with
 	// code: the session itself lives on (another peer took it over).
 	Kick(code codec.Code)
+	// MaxPacket is the largest packet the transport can carry to the
+	// client (max_datagram for UDP, max_frame for TCP).
+	MaxPacket() int
 }
 
 // Session is the transport-independent state of one session. Its methods
@@ -126,6 +129,10 @@ func (r *recent) seen(id uint32) (seen, acked bool) {
 	acked, seen = r.set[id]
 	return seen, acked
 }
+
+// forget drops id, so that the next copy counts as new. (Its slot in the
+// ring stays until reused.)
+func (r *recent) forget(id uint32) { delete(r.set, id) }
 
 // add remembers id, forgetting the oldest beyond n.
 func (r *recent) add(id uint32, acked bool, n int) {

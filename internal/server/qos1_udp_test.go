@@ -115,3 +115,34 @@ func TestStoreRestart(t *testing.T) {
 	}
 	sub.Ping(9)
 }
+
+// TestQoS1TooLargeForUDP: a QoS 1 message larger than max_datagram cannot
+// reach a UDP member: it is counted as lost for that session at once (not
+// retransmitted until the client counts as gone), and the next message
+// that fits takes number 1.
+func TestQoS1TooLargeForUDP(t *testing.T) {
+	t.Parallel()
+	srv := testutil.Start(t, nil)
+	sub := testutil.ListenUDP(t, srv)
+	sub.Hello(1, 0, codec.MinHelloDatagram)
+	sub.Join(2, "r")
+	pub := testutil.DialTCP(t, srv)
+	pub.Hello(0)
+	pub.Send(codec.Header{Type: codec.TypeEmit, Flags: codec.FlagQoS1, ID: 1},
+		&codec.Emit{Rooms: [][]byte{[]byte("r")}, Event: []byte("big"), Data: append([]byte{0xc5, 0x04, 0xb0}, make([]byte, 1200)...)})
+	pub.Expect(codec.TypeAck, 1)
+	qos1Emit(pub, 2, "small", false)
+	pub.Expect(codec.TypeAck, 2)
+	p := sub.ExpectType(codec.TypeMessage)
+	var m codec.Message
+	testutil.Decode(t, p, &m)
+	if p.ID != 1 || string(m.Event) != "small" {
+		t.Fatalf("got MESSAGE %d %q, want 1 \"small\"", p.ID, m.Event)
+	}
+	if got := srv.Stats.DropTooLargeForUDP.Load(); got != 1 {
+		t.Errorf("Stats.DropTooLargeForUDP = %d, want 1", got)
+	}
+	if got := srv.Stats.QueueDrops.Load(); got != 1 {
+		t.Errorf("Stats.QueueDrops = %d, want 1", got)
+	}
+}

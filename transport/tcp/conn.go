@@ -137,6 +137,9 @@ func (tc *conn) Session() *broker.Session { return tc.sess }
 // Reliable implements broker.Peer: TCP neither loses nor reorders.
 func (tc *conn) Reliable() bool { return true }
 
+// MaxPacket implements broker.Peer.
+func (tc *conn) MaxPacket() int { return tc.srv.cfg.MaxFrame }
+
 // Kick implements broker.Peer: on the connection's loop, say BYE (unless
 // code is CodeNormal) and close, lingering for the client to read it.
 func (tc *conn) Kick(code codec.Code) {

@@ -83,6 +83,9 @@ func (ss *session) Session() *broker.Session { return ss.sess }
 // Reliable implements broker.Peer: UDP loses and reorders.
 func (ss *session) Reliable() bool { return false }
 
+// MaxPacket implements broker.Peer.
+func (ss *session) MaxPacket() int { return ss.srv.cfg.MaxDatagram }
+
 // Kick implements broker.Peer: a BYE with code (unless CodeNormal), sent
 // straight from the calling goroutine, and the entry is forgotten; the
 // broker session lives on with its new peer.
