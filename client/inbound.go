@@ -73,7 +73,10 @@ func (in *inbound) welcome(w *codec.Welcome) []*Message {
 	} else {
 		in.ready = in.drainInto(in.ready)
 		in.next = 1
-		in.learn = !in.known && w.Resumed
+		if w.Resumed && w.Next != 0 {
+			in.next = w.Next // where the server resumes the numbering
+		}
+		in.learn = !in.known && w.Resumed && w.Next == 0
 		in.late, in.below = false, nil
 	}
 	in.window = window

@@ -141,7 +141,7 @@ func (v *Hello) check(Type) error {
 
 // Welcome is the body of WELCOME: keys "sid", "keepalive", "max_frame",
 // "max_datagram", "max_rooms", "server", "resumed", "missed", "expiry",
-// "inflight", "epoch".
+// "inflight", "epoch", "next".
 type Welcome struct {
 	// SessionID is the session's id in text form, "$" and 16 lowercase hex
 	// digits. It is also the name of the session's own room. Over UDP the
@@ -170,10 +170,14 @@ type Welcome struct {
 	// Epoch identifies the server's run: it changes when the server
 	// restarts, and with it the numbering of QoS 1 MESSAGEs.
 	Epoch uint32
+	// Next, on a resumed session, is the number of the first QoS 1 MESSAGE
+	// the server will send: the oldest it has not seen acknowledged. A
+	// client that kept its state ignores it; one that lost it starts there.
+	Next uint32
 }
 
-func (v *Welcome) uints() [8]uintField {
-	return [8]uintField{
+func (v *Welcome) uints() [9]uintField {
+	return [9]uintField{
 		{"keepalive", uint64(v.KeepAlive)},
 		{"max_frame", uint64(v.MaxFrame)},
 		{"max_datagram", uint64(v.MaxDatagram)},
@@ -182,6 +186,7 @@ func (v *Welcome) uints() [8]uintField {
 		{"expiry", uint64(v.Expiry)},
 		{"inflight", uint64(v.Inflight)},
 		{"epoch", uint64(v.Epoch)},
+		{"next", uint64(v.Next)},
 	}
 }
 
@@ -265,6 +270,8 @@ func (v *Welcome) decodeField(d *Decoder, key []byte) (err error) {
 		dst = &v.Inflight
 	case "epoch":
 		dst = &v.Epoch
+	case "next":
+		dst = &v.Next
 	default:
 		return d.skip(2)
 	}

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 
@@ -120,7 +121,7 @@ func run(args []string, stderr io.Writer) error {
 		return err
 	}
 	o.cfg.Logger = log
-	o.cfg.Broker.Server = "packetd/" + version()
+	o.cfg.Broker.Server = serverName(version())
 
 	srv, err := server.New(o.cfg)
 	if err != nil {
@@ -163,6 +164,21 @@ func newLogger(format, level string, w io.Writer) (*slog.Logger, error) {
 	default:
 		return nil, fmt.Errorf("-log-format: %q is neither text nor json", format)
 	}
+}
+
+// serverName is what WELCOME announces: "packetd/" and the version, cut
+// to the protocol's budget (the VCS suffix goes first).
+func serverName(v string) string {
+	name := "packetd/" + v
+	if len(name) > broker.MaxServerName {
+		if i := strings.IndexByte(name, '+'); i > 0 {
+			name = name[:i]
+		}
+	}
+	if len(name) > broker.MaxServerName {
+		name = name[:broker.MaxServerName]
+	}
+	return name
 }
 
 // version is the module version, or "devel" plus the VCS revision for a

@@ -249,6 +249,7 @@ func (b *Broker) welcome(w *Worker, s *Session, p Peer, h codec.Header, resumed 
 		Expiry:      uint32(s.expiry / time.Second),
 		Inflight:    uint32(s.window),
 		Epoch:       b.epoch,
+		Next:        s.out.first(resumed),
 	})
 }
 

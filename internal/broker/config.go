@@ -45,6 +45,11 @@ func ParseOverflow(s string) (Overflow, error) {
 	return 0, fmt.Errorf("broker: overflow policy %q is not drop-oldest, drop-newest or disconnect", s)
 }
 
+// MaxServerName bounds the server name in WELCOME, so that the largest
+// WELCOME (191 bytes) fits the 192 bytes a server may send to a UDP
+// address that sent only a minimal 64-byte HELLO.
+const MaxServerName = 24
+
 // Config holds the session layer's limits and delivery settings. Zero
 // values mean the defaults given on each field.
 type Config struct {
@@ -56,7 +61,7 @@ type Config struct {
 	MaxKeepAlive time.Duration // ceiling on a client's keepalive; default 1 h
 	MaxFrame     int           // announced in WELCOME; default codec.DefaultMaxFrame
 	MaxDatagram  int           // announced in WELCOME; default codec.DefaultMaxDatagram
-	Server       string        // announced in WELCOME
+	Server       string        // announced in WELCOME; at most MaxServerName bytes
 
 	// QoS 1 delivery.
 	Inflight      int           // QoS 1 MESSAGEs sent ahead of ACKs, for clients that ask for none; default 20
@@ -129,6 +134,8 @@ func (c *Config) withDefaults() (Config, error) {
 		return out, fmt.Errorf("broker: inflight %d above the maximum %d", out.Inflight, out.MaxInflight)
 	case out.Expiry > out.MaxExpiry:
 		return out, fmt.Errorf("broker: session expiry %v above the maximum %v", out.Expiry, out.MaxExpiry)
+	case len(out.Server) > MaxServerName:
+		return out, fmt.Errorf("broker: server name %q longer than %d bytes", out.Server, MaxServerName)
 	case out.Overflow > Disconnect:
 		return out, fmt.Errorf("broker: unknown overflow policy %v", out.Overflow)
 	}

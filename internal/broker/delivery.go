@@ -85,6 +85,20 @@ func (o *outbound) canSend(window int) bool {
 	return o.ihead == len(o.inflight) || int(o.next-o.inflight[o.ihead].seq) < window
 }
 
+// first returns the number of the first message a resumed session's new
+// connection gets (the oldest unacknowledged, or the next new one), and 0
+// for a session that did not resume (its numbering starts at 1).
+func (o *outbound) first(resumed bool) uint32 {
+	switch {
+	case !resumed:
+		return 0
+	case o.ihead < len(o.inflight):
+		return o.inflight[o.ihead].seq
+	default:
+		return o.next
+	}
+}
+
 // window returns the entries from the oldest unacknowledged on.
 func (o *outbound) window() []flight { return o.inflight[o.ihead:] }
 

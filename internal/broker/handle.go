@@ -110,20 +110,6 @@ func (b *Broker) emit(w *Worker, p Peer, s *Session, pkt codec.Packet) Verdict {
 		return Verdict{Code: codec.CodeInvalidBody}
 	}
 	qos1 := pkt.Flags.QoS() == 1
-	if qos1 {
-		s.mu.Lock()
-		seen, acked := s.pub.seen(pkt.ID)
-		s.mu.Unlock()
-		if seen {
-			// A copy the client sent again: broadcast once, ACK again
-			// (or let the pending ACK answer both).
-			b.stats.DupPublishes.Add(1)
-			if acked {
-				w.Reply(p, ackHeader(pkt.ID), nil)
-			}
-			return proceed
-		}
-	}
 	if len(e.Rooms) > b.cfg.MaxTargets || len(e.Except) > b.cfg.MaxTargets {
 		return b.refuse(w, p, pkt.ID, codec.CodeTooManyTargets)
 	}
@@ -150,6 +136,26 @@ func (b *Broker) emit(w *Worker, p Peer, s *Session, pkt codec.Packet) Verdict {
 		except = append(except, s.nameBytes)
 	}
 	w.except = except
+	if qos1 {
+		// Check and record the id in one step: two copies of one EMIT
+		// (a resend racing a takeover on another loop) broadcast once.
+		s.mu.Lock()
+		seen, acked := s.pub.seen(pkt.ID)
+		if !seen {
+			s.pub.add(pkt.ID, false, b.cfg.DedupIDs)
+		}
+		s.mu.Unlock()
+		if seen {
+			// A copy the client sent again: broadcast once, ACK again
+			// (or let the pending ACK answer both).
+			b.stats.DupPublishes.Add(1)
+			clear(w.except)
+			if acked {
+				w.Reply(p, ackHeader(pkt.ID), nil)
+			}
+			return proceed
+		}
+	}
 	opts := rooms.BroadcastOptions{Rooms: e.Rooms, Except: except, Origin: w}
 	var n int
 	if qos1 {
@@ -178,9 +184,6 @@ func (b *Broker) emitQoS1(w *Worker, p Peer, s *Session, id uint32, opts rooms.B
 		q.stored.Store(true)
 		w.batch.PutMessage(&store.Message{Seq: q.seq, Frame: q.body, Recipients: q.recips, Time: q.time.UnixNano()})
 		w.acks = append(w.acks, pendingAck{peer: p, id: id, pub: true})
-		s.mu.Lock()
-		s.pub.add(id, false, b.cfg.DedupIDs)
-		s.mu.Unlock()
 		return n
 	}
 	w.Reply(p, ackHeader(id), nil)
