@@ -97,6 +97,16 @@ func (c *Client) establish(cn *conn, w *codec.Welcome, again bool) bool {
 		return false
 	}
 	kept := w.Resumed || string(w.SessionID) == string(c.welcome.SessionID)
+	// QoS 1 EMIT numbers continue within one session and server epoch;
+	// otherwise the server starts where its WELCOME says (1 for a new
+	// session), and the EMITs not yet acknowledged take the first numbers.
+	if !kept || w.Epoch != c.welcome.Epoch {
+		start := uint32(1)
+		if w.Resumed && w.PubNext != 0 {
+			start = w.PubNext
+		}
+		c.pub.renumberLocked(start)
+	}
 	var rejoin []string
 	if again && !kept {
 		for r := range c.rooms {

@@ -31,15 +31,41 @@ type pubEmit struct {
 // publisher keeps a client's unacknowledged QoS 1 EMITs, in order.
 // Guarded by Client.mu.
 type publisher struct {
-	byID  map[uint32]*pubEmit
-	order []*pubEmit    // oldest first; resolved ones linger until compacted
-	count uint64        // QoS 1 EMITs so far
-	space chan struct{} // closed and replaced when one is resolved
+	byID   map[uint32]*pubEmit
+	order  []*pubEmit    // oldest first; resolved ones linger until compacted
+	count  uint64        // QoS 1 EMITs so far
+	nextID uint32        // the session's number for the next new QoS 1 EMIT
+	space  chan struct{} // closed and replaced when one is resolved
 }
 
 func (p *publisher) init() {
 	p.byID = make(map[uint32]*pubEmit)
 	p.space = make(chan struct{})
+	p.nextID = 1
+}
+
+// takeIDLocked returns the number of a new QoS 1 EMIT: the server takes a
+// session's QoS 1 EMITs in the order of their ids, 1, 2, 3, ... (modulo
+// 2^32), holding one that arrives early until the gap fills.
+func (p *publisher) takeIDLocked() uint32 {
+	id := p.nextID
+	p.nextID++
+	return id
+}
+
+// renumberLocked numbers the unacknowledged EMITs afresh from start, in
+// their order, for a session whose numbering restarted (a new session, or
+// a server restart): the server has forgotten the old numbers.
+func (p *publisher) renumberLocked(start uint32) {
+	clear(p.byID)
+	for _, pe := range p.order {
+		if !pe.resolved {
+			pe.id = start
+			p.byID[start] = pe
+			start++
+		}
+	}
+	p.nextID = start
 }
 
 // roomLocked reports whether one more EMIT may be sent: fewer than window
@@ -107,6 +133,23 @@ func (pe *pubEmit) sentLocked(cn *conn, now time.Time, retry time.Duration) {
 	pe.sends++
 	pe.tries++
 	pe.deadline = now.Add(pe.rto)
+}
+
+// freshenLocked restarts the backoff of the EMITs still waiting on cn once
+// an ACK came: the server is there and taking EMITs (those after a lost
+// one waited, held, for it; their timeouts need not have grown), as TCP
+// resets its backoff on new acknowledgements.
+func (p *publisher) freshenLocked(cn *conn, now time.Time, retry time.Duration) {
+	for _, pe := range p.order {
+		if pe.resolved || pe.cn != cn || pe.tries <= 1 {
+			continue
+		}
+		pe.tries = 1
+		pe.rto = retry + rand.N(retry/2+1)
+		if d := now.Add(pe.rto); d.Before(pe.deadline) {
+			pe.deadline = d
+		}
+	}
 }
 
 // resend is one EMIT to transmit, and whether it was sent before.
@@ -221,7 +264,7 @@ func (c *Client) emitQoS1(ctx context.Context, e *Emit, waited bool) (*pubEmit, 
 			c.sendMu.Unlock()
 			continue // closed, or another Emit took the room
 		}
-		pe := c.pub.addLocked(c.newID(), body, waited)
+		pe := c.pub.addLocked(c.pub.takeIDLocked(), body, waited)
 		cn := c.cn
 		if cn != nil {
 			pe.sentLocked(cn, time.Now(), c.opts.RetryTimeout)
@@ -304,12 +347,16 @@ func (c *Client) resolve(pe *pubEmit, err error) {
 	pe.resolved, pe.err = true, err
 	if err == nil {
 		c.stats.acked.Add(1)
+		c.pub.freshenLocked(pe.cn, time.Now(), c.opts.RetryTimeout)
 	} else {
 		c.stats.failed.Add(1)
 	}
 	close(pe.done) // after the counters: a waiter sees them
 	c.pub.removeLocked(pe)
 	c.mu.Unlock()
+	if err == nil {
+		c.wake() // deadlines may have moved earlier
+	}
 	if se, ok := err.(*ServerError); ok && !pe.waited && c.opts.OnError != nil && !c.closing() {
 		c.opts.OnError(se)
 	}

@@ -141,7 +141,7 @@ func (v *Hello) check(Type) error {
 
 // Welcome is the body of WELCOME: keys "sid", "keepalive", "max_frame",
 // "max_datagram", "max_rooms", "server", "resumed", "missed", "expiry",
-// "inflight", "epoch", "next".
+// "inflight", "epoch", "next", "pub_next".
 type Welcome struct {
 	// SessionID is the session's id in text form, "$" and 16 lowercase hex
 	// digits. It is also the name of the session's own room. Over UDP the
@@ -174,10 +174,15 @@ type Welcome struct {
 	// the server will send: the oldest it has not seen acknowledged. A
 	// client that kept its state ignores it; one that lost it starts there.
 	Next uint32
+	// PubNext, on a resumed session, is the number the server expects on
+	// the client's next new QoS 1 EMIT (each QoS 1 EMIT's id is the
+	// previous one's plus one). A client that lost its state continues
+	// from here; on a new session numbering starts at 1.
+	PubNext uint32
 }
 
-func (v *Welcome) uints() [9]uintField {
-	return [9]uintField{
+func (v *Welcome) uints() [10]uintField {
+	return [10]uintField{
 		{"keepalive", uint64(v.KeepAlive)},
 		{"max_frame", uint64(v.MaxFrame)},
 		{"max_datagram", uint64(v.MaxDatagram)},
@@ -187,6 +192,7 @@ func (v *Welcome) uints() [9]uintField {
 		{"inflight", uint64(v.Inflight)},
 		{"epoch", uint64(v.Epoch)},
 		{"next", uint64(v.Next)},
+		{"pub_next", uint64(v.PubNext)},
 	}
 }
 
@@ -272,6 +278,8 @@ func (v *Welcome) decodeField(d *Decoder, key []byte) (err error) {
 		dst = &v.Epoch
 	case "next":
 		dst = &v.Next
+	case "pub_next":
+		dst = &v.PubNext
 	default:
 		return d.skip(2)
 	}

@@ -14,7 +14,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"strings"
 	"syscall"
 	"time"
 
@@ -166,19 +165,13 @@ func newLogger(format, level string, w io.Writer) (*slog.Logger, error) {
 	}
 }
 
-// serverName is what WELCOME announces: "packetd/" and the version, cut
-// to the protocol's budget (the VCS suffix goes first).
+// serverName is what WELCOME announces: "packetd/" and the version if
+// that fits the protocol's budget, else "packetd".
 func serverName(v string) string {
-	name := "packetd/" + v
-	if len(name) > broker.MaxServerName {
-		if i := strings.IndexByte(name, '+'); i > 0 {
-			name = name[:i]
-		}
+	if name := "packetd/" + v; len(name) <= broker.MaxServerName {
+		return name
 	}
-	if len(name) > broker.MaxServerName {
-		name = name[:broker.MaxServerName]
-	}
-	return name
+	return "packetd"
 }
 
 // version is the module version, or "devel" plus the VCS revision for a

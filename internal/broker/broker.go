@@ -116,6 +116,7 @@ func (b *Broker) newSession(clientID string, persistent bool) *Session {
 	s := &Session{b: b, clientID: clientID, persistent: persistent}
 	s.offline = &offlineMember{s: s}
 	s.out.next = 1
+	s.pubNext = 1
 	return s
 }
 
@@ -250,6 +251,7 @@ func (b *Broker) welcome(w *Worker, s *Session, p Peer, h codec.Header, resumed 
 		Inflight:    uint32(s.window),
 		Epoch:       b.epoch,
 		Next:        s.out.first(resumed),
+		PubNext:     s.pubNextFor(resumed),
 	})
 }
 
@@ -260,6 +262,24 @@ func (b *Broker) Welcome(w *Worker, p Peer, h codec.Header) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	b.welcome(w, s, p, h, s.resumed, s.missedTold)
+}
+
+// Validated tells the broker that p's address was just validated (UDP):
+// what was sent before, under the anti-amplification budget, may have
+// been held back, so the messages in flight go again (DUP) at once rather
+// than after their retransmission timeout.
+func (b *Broker) Validated(w *Worker, p Peer) {
+	s := p.Session()
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.peer != p || s.closed || s.out.unacked == 0 {
+		return
+	}
+	s.resumeLocked()
+	s.pullLocked(w.Out, p, time.Now())
 }
 
 // Detach tells the broker that p, a session's connection, is gone (closed,

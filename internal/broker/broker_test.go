@@ -106,7 +106,11 @@ func TestHandleReplies(t *testing.T) {
 			t.Parallel()
 			f := newFixture(t, 1, Config{})
 			p := f.peers[0]
-			pkt, _ := codec.ParsePacket(codec.AppendPacket(nil, codec.Header{Type: tt.typ, Flags: tt.flags, ID: 9}, tt.body))
+			id := uint32(9)
+			if tt.flags.QoS() == 1 {
+				id = 1 // QoS 1 EMITs are numbered from 1
+			}
+			pkt, _ := codec.ParsePacket(codec.AppendPacket(nil, codec.Header{Type: tt.typ, Flags: tt.flags, ID: id}, tt.body))
 			v := f.b.Handle(f.w, p, pkt)
 			if v.End != tt.wantEnd {
 				t.Fatalf("End = %v, want %v", v.End, tt.wantEnd)
@@ -115,8 +119,8 @@ func TestHandleReplies(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if reply.Type != tt.wantType || reply.ID != 9 {
-				t.Fatalf("reply %v id %d, want %v id 9", reply.Type, reply.ID, tt.wantType)
+			if reply.Type != tt.wantType || reply.ID != id {
+				t.Fatalf("reply %v id %d, want %v id %d", reply.Type, reply.ID, tt.wantType, id)
 			}
 			if tt.wantType == codec.TypeError {
 				var e codec.Error

@@ -48,7 +48,7 @@ func ParseOverflow(s string) (Overflow, error) {
 // MaxServerName bounds the server name in WELCOME, so that the largest
 // WELCOME (191 bytes) fits the 192 bytes a server may send to a UDP
 // address that sent only a minimal 64-byte HELLO.
-const MaxServerName = 24
+const MaxServerName = 10
 
 // Config holds the session layer's limits and delivery settings. Zero
 // values mean the defaults given on each field.

@@ -105,61 +105,125 @@ func (b *Broker) joinLeave(w *Worker, p Peer, s *Session, pkt codec.Packet) Verd
 }
 
 func (b *Broker) emit(w *Worker, p Peer, s *Session, pkt codec.Packet) Verdict {
-	e := &w.emit
-	if err := w.dec.Decode(pkt.Type, pkt.Body, e); err != nil {
+	if err := w.dec.Decode(pkt.Type, pkt.Body, &w.emit); err != nil {
 		return Verdict{Code: codec.CodeInvalidBody}
 	}
-	qos1 := pkt.Flags.QoS() == 1
-	if len(e.Rooms) > b.cfg.MaxTargets || len(e.Except) > b.cfg.MaxTargets {
-		return b.refuse(w, p, pkt.ID, codec.CodeTooManyTargets)
+	if pkt.Flags.QoS() != 1 {
+		b.publish(w, p, s, pkt.ID, false)
+		return proceed
 	}
-	for _, r := range e.Rooms {
-		if !validName(r, 1) {
-			return b.refuse(w, p, pkt.ID, codec.CodeInvalidRoom)
+	// A client numbers its QoS 1 EMITs 1, 2, 3, ... (modulo 2^32), and the
+	// server broadcasts them in that order: one that arrives early (UDP
+	// lost or reordered the one before) waits for the gap to fill; one
+	// from before is a copy the client resent.
+	s.mu.Lock()
+	switch d := pkt.ID - s.pubNext; {
+	case d == 0:
+		s.pubNext++
+		s.mu.Unlock()
+	case d < 1<<31:
+		held := s.holdLocked(pkt.ID, pkt.Body, &b.cfg)
+		s.mu.Unlock()
+		if held {
+			b.stats.HeldEmits.Add(1)
+		} else {
+			b.stats.DroppedEmits.Add(1) // beyond the window: the client resends it
+		}
+		return proceed
+	default:
+		st, seen := s.pub.seen(pkt.ID)
+		s.mu.Unlock()
+		b.stats.DupPublishes.Add(1)
+		switch {
+		case !seen || st == pubPending: // its ACK is on its way
+		case st == pubAcked:
+			w.Reply(p, ackHeader(pkt.ID), nil)
+		default:
+			w.Error(p, pkt.ID, codec.Code(st))
+		}
+		return proceed
+	}
+	b.publish(w, p, s, pkt.ID, true)
+	for { // the EMITs that waited for this one, in order
+		s.mu.Lock()
+		body, ok := s.held[s.pubNext]
+		if !ok {
+			s.mu.Unlock()
+			return proceed
+		}
+		id := s.pubNext
+		delete(s.held, id)
+		s.heldBytes -= len(body)
+		s.pubNext++
+		s.mu.Unlock()
+		if w.dec.Decode(codec.TypeEmit, body, &w.emit) == nil {
+			b.publish(w, p, s, id, true)
 		}
 	}
-	for _, r := range e.Except {
-		if !validName(r, 1) {
-			return b.refuse(w, p, pkt.ID, codec.CodeInvalidRoom)
-		}
+}
+
+// holdLocked keeps a copy of an early QoS 1 EMIT's body, within the
+// window of remembered ids and the queue's byte limit.
+func (s *Session) holdLocked(id uint32, body []byte, cfg *Config) bool {
+	if _, dup := s.held[id]; dup {
+		return true
 	}
-	if !validName(e.Event, 0) {
-		return b.refuse(w, p, pkt.ID, codec.CodeInvalidEvent)
+	if int(id-s.pubNext) >= cfg.DedupIDs || s.heldBytes+len(body) > cfg.QueueBytes {
+		return false
+	}
+	if s.held == nil {
+		s.held = make(map[uint32][]byte)
+	}
+	s.held[id] = append([]byte(nil), body...)
+	s.heldBytes += len(body)
+	return true
+}
+
+// pubNextFor returns what WELCOME says of the client's EMIT numbering:
+// where it continues on a resumed session, nothing (1) on a new one.
+func (s *Session) pubNextFor(resumed bool) uint32 {
+	if !resumed {
+		return 0
+	}
+	return s.pubNext
+}
+
+// publish validates and broadcasts the EMIT decoded in w.emit, with id,
+// at QoS 0 or 1, and answers the publisher.
+func (b *Broker) publish(w *Worker, p Peer, s *Session, id uint32, qos1 bool) {
+	e := &w.emit
+	code := codec.CodeNormal
+	switch {
+	case len(e.Rooms) > b.cfg.MaxTargets || len(e.Except) > b.cfg.MaxTargets:
+		code = codec.CodeTooManyTargets
+	case !validNames(e.Rooms) || !validNames(e.Except):
+		code = codec.CodeInvalidRoom
+	case !validName(e.Event, 0):
+		code = codec.CodeInvalidEvent
 	}
 	w.msg = codec.Message{Rooms: e.Rooms, From: s.nameBytes, Event: e.Event, Data: e.Data}
-	if codec.PacketLen(&w.msg) > b.cfg.MaxFrame {
+	if code == codec.CodeNormal && codec.PacketLen(&w.msg) > b.cfg.MaxFrame {
 		// The server never sends a frame over the max_frame it announced.
-		return b.refuse(w, p, pkt.ID, codec.CodeTooLarge)
+		code = codec.CodeTooLarge
+	}
+	if code != codec.CodeNormal {
+		if qos1 {
+			s.mu.Lock()
+			s.pub.add(id, pubStatus(code), b.cfg.DedupIDs)
+			s.mu.Unlock()
+		}
+		b.refuse(w, p, id, code)
+		return
 	}
 	except := append(w.except[:0], e.Except...)
 	if !e.Echo {
 		except = append(except, s.nameBytes)
 	}
 	w.except = except
-	if qos1 {
-		// Check and record the id in one step: two copies of one EMIT
-		// (a resend racing a takeover on another loop) broadcast once.
-		s.mu.Lock()
-		seen, acked := s.pub.seen(pkt.ID)
-		if !seen {
-			s.pub.add(pkt.ID, false, b.cfg.DedupIDs)
-		}
-		s.mu.Unlock()
-		if seen {
-			// A copy the client sent again: broadcast once, ACK again
-			// (or let the pending ACK answer both).
-			b.stats.DupPublishes.Add(1)
-			clear(w.except)
-			if acked {
-				w.Reply(p, ackHeader(pkt.ID), nil)
-			}
-			return proceed
-		}
-	}
 	opts := rooms.BroadcastOptions{Rooms: e.Rooms, Except: except, Origin: w}
 	var n int
 	if qos1 {
-		n = b.emitQoS1(w, p, s, pkt.ID, opts)
+		n = b.emitQoS1(w, p, s, id, opts)
 	} else {
 		frame := w.Out.Frame(codec.Header{Type: codec.TypeMessage, ID: uint32(b.nextSeq())}, &w.msg)
 		n = b.adapter.Broadcast(frame, opts)
@@ -167,13 +231,15 @@ func (b *Broker) emit(w *Worker, p Peer, s *Session, pkt codec.Packet) Verdict {
 	clear(w.except) // do not keep the input buffer reachable
 	b.stats.Emits.Add(1)
 	b.stats.Recipients.Add(uint64(n))
-	return proceed
 }
 
 // emitQoS1 broadcasts w.msg at QoS 1: one body, queued in every recipient
 // session. The publisher's ACK goes out once the message is durable for
 // the persistent sessions that will receive it (at once if none will).
 func (b *Broker) emitQoS1(w *Worker, p Peer, s *Session, id uint32, opts rooms.BroadcastOptions) int {
+	s.mu.Lock()
+	s.pub.add(id, pubPending, b.cfg.DedupIDs)
+	s.mu.Unlock()
 	q := &qmsg{seq: b.nextSeq(), time: time.Now()}
 	q.body = w.msg.Append(make([]byte, 0, w.msg.Len()))
 	w.q = q
@@ -188,7 +254,7 @@ func (b *Broker) emitQoS1(w *Worker, p Peer, s *Session, id uint32, opts rooms.B
 	}
 	w.Reply(p, ackHeader(id), nil)
 	s.mu.Lock()
-	s.pub.add(id, true, b.cfg.DedupIDs)
+	s.pub.add(id, pubAcked, b.cfg.DedupIDs)
 	s.mu.Unlock()
 	return n
 }
@@ -197,6 +263,16 @@ func (b *Broker) refuse(w *Worker, p Peer, id uint32, c codec.Code) Verdict {
 	b.stats.RequestErrors.Add(1)
 	w.Error(p, id, c)
 	return proceed
+}
+
+// validNames reports whether every name in l is a valid room name.
+func validNames(l [][]byte) bool {
+	for _, n := range l {
+		if !validName(n, 1) {
+			return false
+		}
+	}
+	return true
 }
 
 // validName reports whether n is a room or event name: UTF-8, at most

@@ -160,7 +160,7 @@ func (b *Broker) committed(acks []pendingAck, err error) {
 		s := a.peer.Session()
 		s.mu.Lock()
 		if a.pub {
-			s.pub.add(a.id, true, b.cfg.DedupIDs)
+			s.pub.add(a.id, pubAcked, b.cfg.DedupIDs)
 		}
 		p := s.peer
 		s.mu.Unlock()

@@ -50,12 +50,15 @@ type Session struct {
 	window     int
 	since      time.Time // when it went offline
 	closed     bool
-	out        outbound // QoS 1 messages on their way to the client
-	pub        recent   // QoS 1 EMIT ids seen from the client
-	resumed    bool     // what the last WELCOME said, for a retransmitted HELLO
-	missedTold uint64   // likewise
-	dirty      bool     // the stored record must be rewritten at the next flush
-	progressed bool     // acknowledgements moved on: rewrite the record within a second
+	out        outbound          // QoS 1 messages on their way to the client
+	pub        recent            // QoS 1 EMIT ids seen from the client
+	pubNext    uint32            // the number of the client\'s next new QoS 1 EMIT
+	held       map[uint32][]byte // QoS 1 EMIT bodies that arrived before a gap filled, by number
+	heldBytes  int
+	resumed    bool   // what the last WELCOME said, for a retransmitted HELLO
+	missedTold uint64 // likewise
+	dirty      bool   // the stored record must be rewritten at the next flush
+	progressed bool   // acknowledgements moved on: rewrite the record within a second
 }
 
 func (s *Session) setID(id uint64) {
@@ -116,35 +119,44 @@ func (m *offlineMember) Session() *Session               { return m.s }
 func (m *offlineMember) Enqueue(*deliver.Outbox, []byte) {}
 func (m *offlineMember) Flush(*deliver.Outbox)           {}
 
-// recent remembers the last n ids (a ring) with a flag each: QoS 1 EMIT ids
-// whose broadcast is done, and whether their ACK was sent (durable).
+// pubStatus is what became of a QoS 1 EMIT: its broadcast is waiting for a
+// commit, it was acknowledged, or it was refused with a code.
+type pubStatus uint16
+
+const (
+	pubAcked   pubStatus = 0
+	pubPending pubStatus = 0xFFFF
+)
+
+// recent remembers the status of the last n QoS 1 EMIT ids (a ring), to
+// answer a copy the client resends.
 type recent struct {
 	ids  []uint32
 	next int
-	set  map[uint32]bool // id -> acked
+	set  map[uint32]pubStatus
 }
 
-// seen reports whether id is remembered, and whether it was acked.
-func (r *recent) seen(id uint32) (seen, acked bool) {
-	acked, seen = r.set[id]
-	return seen, acked
+// seen returns id's status, if it is remembered.
+func (r *recent) seen(id uint32) (pubStatus, bool) {
+	st, ok := r.set[id]
+	return st, ok
 }
 
 // forget drops id, so that the next copy counts as new. (Its slot in the
 // ring stays until reused.)
 func (r *recent) forget(id uint32) { delete(r.set, id) }
 
-// add remembers id, forgetting the oldest beyond n.
-func (r *recent) add(id uint32, acked bool, n int) {
+// add remembers id with st, forgetting the oldest beyond n.
+func (r *recent) add(id uint32, st pubStatus, n int) {
 	if n == 0 {
 		return
 	}
 	if r.set == nil {
-		r.set = make(map[uint32]bool, n)
+		r.set = make(map[uint32]pubStatus, n)
 		r.ids = make([]uint32, 0, n)
 	}
 	if _, ok := r.set[id]; ok {
-		r.set[id] = acked
+		r.set[id] = st
 		return
 	}
 	if len(r.ids) < n {
@@ -154,5 +166,5 @@ func (r *recent) add(id uint32, acked bool, n int) {
 		r.ids[r.next] = id
 		r.next = (r.next + 1) % n
 	}
-	r.set[id] = acked
+	r.set[id] = st
 }

@@ -146,3 +146,39 @@ func TestQoS1TooLargeForUDP(t *testing.T) {
 		t.Errorf("Stats.QueueDrops = %d, want 1", got)
 	}
 }
+
+// TestQoS1EmitOrder sends a session's QoS 1 EMITs out of order (as a lossy
+// UDP path delivers them): the server broadcasts them in the order of
+// their numbers, holding number 2 until 1 arrives, and answers a late copy
+// of 1 with its ACK again.
+func TestQoS1EmitOrder(t *testing.T) {
+	t.Parallel()
+	srv := testutil.Start(t, nil)
+	sub := testutil.DialTCP(t, srv)
+	sub.Hello(0)
+	sub.Join(1, "r")
+	pub := testutil.ListenUDP(t, srv)
+	pub.Hello(1, 0, codec.MinHelloDatagram)
+	emit := func(id uint32, ev string) {
+		pub.Request(codec.Header{Type: codec.TypeEmit, Flags: codec.FlagQoS1, ID: id},
+			&codec.Emit{Rooms: [][]byte{[]byte("r")}, Event: []byte(ev)})
+	}
+	emit(2, "second")
+	emit(3, "third")
+	if before := pub.Ping(90); len(before) != 0 {
+		t.Fatalf("got %v before 1 arrived, want nothing (2 and 3 held)", testutil.Describe(before[0]))
+	}
+	if got := srv.Stats.HeldEmits.Load(); got != 2 {
+		t.Errorf("Stats.HeldEmits = %d, want 2", got)
+	}
+	emit(1, "first")
+	for _, id := range []uint32{1, 2, 3} {
+		pub.Expect(codec.TypeAck, id)
+	}
+	for i, ev := range []string{"first", "second", "third"} {
+		expectQoS1(t, sub, uint32(1+i), false, ev)
+	}
+	emit(1, "first") // a copy: acknowledged again, not broadcast again
+	pub.Expect(codec.TypeAck, 1)
+	sub.Ping(91)
+}

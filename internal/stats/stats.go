@@ -45,6 +45,8 @@ type Stats struct {
 	// QoS 1 delivery and persistence.
 	QoS1Emits        atomic.Uint64 // QoS 1 EMITs broadcast
 	DupPublishes     atomic.Uint64 // QoS 1 EMITs received again (same id) and not broadcast again
+	HeldEmits        atomic.Uint64 // QoS 1 EMITs that arrived before an earlier one and waited for it
+	DroppedEmits     atomic.Uint64 // QoS 1 EMITs too far ahead to hold (the client resends them)
 	Acked            atomic.Uint64 // QoS 1 MESSAGEs acknowledged by their recipients
 	Retransmits      atomic.Uint64 // QoS 1 MESSAGEs sent again (timer, or a resumed session)
 	QueueDrops       atomic.Uint64 // QoS 1 messages lost to a session queue's limits (overflow or age)

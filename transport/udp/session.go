@@ -156,6 +156,7 @@ func (s *Server) receive(l *loop, ap netip.AddrPort, buf []byte) {
 		if l.w.Decode(p, &pong) == nil && string(pong.Token) == string(path.token) {
 			path.validated.Store(true)
 			s.unpend(ss)
+			s.broker.Validated(l.w, ss)
 		}
 	}
 	switch v := s.broker.Handle(l.w, ss, p); {
@@ -231,6 +232,7 @@ func (ss *session) arrive(l *loop, ap netip.AddrPort, n int) *path {
 			// the session id from ap proves the address.
 			p.validated.Store(true)
 			ss.srv.unpend(ss)
+			ss.srv.broker.Validated(l.w, ss)
 		}
 	}
 	return p
