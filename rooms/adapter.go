@@ -251,8 +251,8 @@ func (l *Local) Rebind(m Member) error {
 		sh := l.roomShard(name)
 		sh.mu.Lock()
 		if r := sh.rooms[name]; r != nil {
-			if _, ok := r.members[st.id]; ok {
-				r.members[st.id] = m
+			if r.members.has(st.id) {
+				r.members.set(st.id, m)
 				r.snap.Store(nil)
 			}
 		}
@@ -291,11 +291,7 @@ func (l *Local) Members(room string) []string {
 	if r == nil {
 		return nil
 	}
-	ids := make([]string, 0, len(r.members))
-	for id := range r.members {
-		ids = append(ids, id)
-	}
-	return ids
+	return r.members.appendIDs(make([]string, 0, r.members.len()))
 }
 
 // Subscribe calls fn for every membership event until cancel is called, and

@@ -142,16 +142,16 @@ func checkInvariants(t testing.TB, l *Local) {
 		sh := &l.rooms[i]
 		sh.mu.RLock()
 		for name, r := range sh.rooms {
-			if len(r.members) == 0 {
+			if r.members.len() == 0 {
 				t.Errorf("room %q: exists with no members", name)
 			}
-			for id := range r.members {
+			for _, id := range r.members.appendIDs(nil) {
 				if !slices.Contains(roomsOf[id], name) {
 					t.Errorf("room %q has %q, but RoomsOf(%q) = %q", name, id, id, roomsOf[id])
 				}
 			}
-			if s := r.snap.Load(); s != nil && len(s.members) != len(r.members) {
-				t.Errorf("room %q: snapshot has %d members, want %d", name, len(s.members), len(r.members))
+			if s := r.snap.Load(); s != nil && len(s.members) != r.members.len() {
+				t.Errorf("room %q: snapshot has %d members, want %d", name, len(s.members), r.members.len())
 			}
 		}
 		sh.mu.RUnlock()

@@ -55,3 +55,29 @@ func TestRebind(t *testing.T) {
 		t.Errorf("Rebind after Remove = %v, want ErrUnknownMember", err)
 	}
 }
+
+// TestMemberSet crosses the small/big boundary both ways.
+func TestMemberSet(t *testing.T) {
+	t.Parallel()
+	var s memberSet
+	ids := make([]string, 3*smallRoom)
+	for i := range ids {
+		ids[i] = string(rune('a' + i))
+		s.set(ids[i], &testMember{id: ids[i]})
+		if got := s.len(); got != i+1 {
+			t.Fatalf("after %d sets: len %d", i+1, got)
+		}
+	}
+	s.set(ids[0], &testMember{id: ids[0], group: 7}) // replace
+	if s.len() != len(ids) {
+		t.Fatalf("replace changed len to %d", s.len())
+	}
+	for i, id := range ids {
+		if !s.has(id) || !s.del(id) || s.has(id) || s.del(id) {
+			t.Fatalf("del %q misbehaved", id)
+		}
+		if got := s.len(); got != len(ids)-i-1 {
+			t.Fatalf("after %d dels: len %d", i+1, got)
+		}
+	}
+}

@@ -19,7 +19,7 @@ type roomShard struct {
 // room is a named set of members. It exists while it has members.
 type room struct {
 	name    string
-	members map[string]Member // by id; guarded by the shard's mu
+	members memberSet // guarded by the shard's mu
 
 	// snap is the members' snapshot, nil when stale. It is cleared under
 	// the shard's write lock and set under its read (or write) lock.
@@ -32,11 +32,7 @@ func (r *room) snapshotLocked(seed maphash.Seed) *snapshot {
 	if s := r.snap.Load(); s != nil {
 		return s
 	}
-	ms := make([]Member, 0, len(r.members))
-	for _, m := range r.members {
-		ms = append(ms, m)
-	}
-	s := newSnapshot(seed, ms)
+	s := newSnapshot(seed, r.members.appendTo(make([]Member, 0, r.members.len())))
 	if !r.snap.CompareAndSwap(nil, s) {
 		return r.snap.Load() // a concurrent broadcast built an equal one
 	}
@@ -78,11 +74,11 @@ func (l *Local) joinRoom(name string, id string, m Member) string {
 	defer sh.mu.Unlock()
 	r := sh.rooms[name]
 	if r == nil {
-		r = &room{name: name, members: make(map[string]Member, 1)}
+		r = &room{name: name}
 		sh.rooms[name] = r
 		l.events.emit(Event{Kind: CreateRoom, Room: name})
 	}
-	r.members[id] = m
+	r.members.set(id, m)
 	r.snap.Store(nil)
 	l.events.emit(Event{Kind: JoinRoom, Room: r.name, Member: id})
 	return r.name
@@ -99,14 +95,120 @@ func (l *Local) leaveRoom(name string, id string) {
 	if r == nil {
 		return
 	}
-	if _, ok := r.members[id]; !ok {
+	if !r.members.del(id) {
 		return
 	}
-	delete(r.members, id)
 	r.snap.Store(nil)
 	l.events.emit(Event{Kind: LeaveRoom, Room: name, Member: id})
-	if len(r.members) == 0 {
+	if r.members.len() == 0 {
 		delete(sh.rooms, name)
 		l.events.emit(Event{Kind: DeleteRoom, Room: name})
 	}
+}
+
+// memberSet is a room's members by id: a slice while the room is small
+// (most rooms are, every session's own room among them: a map costs
+// hundreds of bytes even for one entry), a map once it holds more than
+// smallRoom members.
+type memberSet struct {
+	small []memberEntry
+	big   map[string]Member
+}
+
+type memberEntry struct {
+	id string
+	m  Member
+}
+
+const smallRoom = 8
+
+func (s *memberSet) len() int {
+	if s.big != nil {
+		return len(s.big)
+	}
+	return len(s.small)
+}
+
+func (s *memberSet) has(id string) bool {
+	if s.big != nil {
+		_, ok := s.big[id]
+		return ok
+	}
+	for _, e := range s.small {
+		if e.id == id {
+			return true
+		}
+	}
+	return false
+}
+
+// set adds the member id, or replaces it.
+func (s *memberSet) set(id string, m Member) {
+	if s.big != nil {
+		s.big[id] = m
+		return
+	}
+	for i := range s.small {
+		if s.small[i].id == id {
+			s.small[i].m = m
+			return
+		}
+	}
+	if len(s.small) < smallRoom {
+		s.small = append(s.small, memberEntry{id, m})
+		return
+	}
+	s.big = make(map[string]Member, 2*smallRoom)
+	for _, e := range s.small {
+		s.big[e.id] = e.m
+	}
+	s.big[id] = m
+	s.small = nil
+}
+
+// del removes the member id and reports whether it was there.
+func (s *memberSet) del(id string) bool {
+	if s.big != nil {
+		if _, ok := s.big[id]; !ok {
+			return false
+		}
+		delete(s.big, id)
+		return true
+	}
+	for i := range s.small {
+		if s.small[i].id == id {
+			last := len(s.small) - 1
+			s.small[i] = s.small[last]
+			s.small[last] = memberEntry{}
+			s.small = s.small[:last]
+			return true
+		}
+	}
+	return false
+}
+
+func (s *memberSet) appendTo(ms []Member) []Member {
+	if s.big != nil {
+		for _, m := range s.big {
+			ms = append(ms, m)
+		}
+		return ms
+	}
+	for _, e := range s.small {
+		ms = append(ms, e.m)
+	}
+	return ms
+}
+
+func (s *memberSet) appendIDs(ids []string) []string {
+	if s.big != nil {
+		for id := range s.big {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	for _, e := range s.small {
+		ids = append(ids, e.id)
+	}
+	return ids
 }

@@ -114,9 +114,10 @@ func (b *Broker) Close() error {
 
 func (b *Broker) newSession(clientID string, persistent bool) *Session {
 	s := &Session{b: b, clientID: clientID, persistent: persistent}
-	s.offline = &offlineMember{s: s}
-	s.out.next = 1
-	s.pubNext = 1
+	if persistent {
+		s.offline = &offlineMember{s: s}
+		s.qosLocked() // a persistent session exists to queue
+	}
 	return s
 }
 
@@ -219,8 +220,8 @@ func (b *Broker) resume(w *Worker, s *Session, p Peer, h codec.Header, hello *co
 	s.keepAlive = b.keepAlive(hello.KeepAlive)
 	s.window = b.window(hello.Inflight)
 	s.expiry = b.expiry(hello.Expiry)
-	missed := s.out.missed
-	s.out.missed = 0
+	missed := s.qs.out.missed
+	s.qs.out.missed = 0
 	s.dirtyLocked(w)
 	s.dropUnfitLocked(w, p)
 	s.resumeLocked()
@@ -239,7 +240,7 @@ func (b *Broker) resume(w *Worker, s *Session, p Peer, h codec.Header, hello *co
 func (b *Broker) welcome(w *Worker, s *Session, p Peer, h codec.Header, resumed bool, missed uint64) {
 	s.resumed, s.missedTold = resumed, missed
 	w.Reply(p, codec.Header{Type: codec.TypeWelcome, ID: h.ID}, &codec.Welcome{
-		SessionID:   s.nameBytes,
+		SessionID:   s.nameArr[:],
 		KeepAlive:   uint32(s.keepAlive / time.Second),
 		MaxFrame:    uint32(b.cfg.MaxFrame),
 		MaxDatagram: uint32(b.cfg.MaxDatagram),
@@ -250,7 +251,7 @@ func (b *Broker) welcome(w *Worker, s *Session, p Peer, h codec.Header, resumed 
 		Expiry:      uint32(s.expiry / time.Second),
 		Inflight:    uint32(s.window),
 		Epoch:       b.epoch,
-		Next:        s.out.first(resumed),
+		Next:        s.firstLocked(resumed),
 		PubNext:     s.pubNextFor(resumed),
 	})
 }
@@ -275,7 +276,7 @@ func (b *Broker) Validated(w *Worker, p Peer) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.peer != p || s.closed || s.out.unacked == 0 {
+	if s.peer != p || s.closed || s.qs == nil || s.qs.out.unacked == 0 {
 		return
 	}
 	s.resumeLocked()
@@ -299,7 +300,7 @@ func (b *Broker) Detach(w *Worker, p Peer) {
 	}
 	s.peer = nil
 	if s.persistent {
-		s.since = time.Now()
+		s.since = time.Now().UnixNano()
 		if err := b.adapter.Rebind(s.offline); err != nil {
 			b.log.Error("taking a session offline", "client", s.clientID, "err", err)
 		}

@@ -99,6 +99,14 @@ func (o *outbound) first(resumed bool) uint32 {
 	}
 }
 
+// firstLocked is first for the session's QoS 1 state, if any.
+func (s *Session) firstLocked(resumed bool) uint32 {
+	if s.qs == nil {
+		return 0
+	}
+	return s.qs.out.first(resumed)
+}
+
 // window returns the entries from the oldest unacknowledged on.
 func (o *outbound) window() []flight { return o.inflight[o.ihead:] }
 
@@ -169,7 +177,7 @@ func (s *Session) offer(w *Worker, q *qmsg) (wake bool, group int, kick Peer) {
 	if s.closed {
 		return false, 0, nil
 	}
-	o := &s.out
+	o := &s.qosLocked().out
 	if o.queued() >= cfg.QueueMessages || o.bytes+len(q.body) > cfg.QueueBytes {
 		switch cfg.Overflow {
 		case DropNewest:
@@ -210,7 +218,7 @@ func (s *Session) offer(w *Worker, q *qmsg) (wake bool, group int, kick Peer) {
 // lostLocked counts a message the session's queue could not keep; q is the
 // dropped message, or nil for one refused before it was queued.
 func (s *Session) lostLocked(w *Worker, q *qmsg) {
-	s.out.missed++
+	s.qs.out.missed++
 	s.progressLocked()
 	s.b.stats.QueueDrops.Add(1)
 	if q != nil {
@@ -238,7 +246,10 @@ func (s *Session) Pull(o *deliver.Outbox) {
 // pullLocked sends to p, first the messages marked for resending, then
 // new ones while the window allows.
 func (s *Session) pullLocked(o *deliver.Outbox, p Peer, now time.Time) {
-	out := &s.out
+	if s.qs == nil {
+		return
+	}
+	out := &s.qs.out
 	if out.resends > 0 {
 		win := out.window()
 		for i := range win {
@@ -275,7 +286,7 @@ func (s *Session) transmitLocked(o *deliver.Outbox, p Peer, f *flight, now time.
 	f.tries++
 	f.sends++
 	f.sent = now
-	f.deadline = now.Add(s.out.rto(&s.b.cfg) << (f.tries - 1))
+	f.deadline = now.Add(s.qs.out.rto(&s.b.cfg) << (f.tries - 1))
 }
 
 // ack handles the client's ACK of sequence number seq and refills the
@@ -283,7 +294,10 @@ func (s *Session) transmitLocked(o *deliver.Outbox, p Peer, f *flight, now time.
 func (s *Session) ack(w *Worker, p Peer, seq uint32) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := &s.out
+	if s.qs == nil {
+		return // an ACK for nothing ever sent at QoS 1
+	}
+	out := &s.qs.out
 	f := out.find(seq)
 	if f == nil {
 		return // a duplicate ACK, or one for a message sent before a restart
@@ -303,7 +317,7 @@ func (s *Session) ack(w *Worker, p Peer, seq uint32) {
 // releaseLocked is the session letting go of q: acknowledged or dropped.
 func (s *Session) releaseLocked(w *Worker, q *qmsg) {
 	if s.persistent {
-		s.out.acked = append(s.out.acked, q.seq)
+		s.qs.out.acked = append(s.qs.out.acked, q.seq)
 		s.progressLocked()
 	}
 	if q.refs.Add(-1) == 0 && q.stored.Load() {
@@ -318,10 +332,10 @@ func (s *Session) retransmit(w *Worker, now time.Time) (alive, watching bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p := s.peer
-	if p == nil || s.closed || p.Reliable() || s.out.unacked == 0 {
+	if p == nil || s.closed || p.Reliable() || s.qs == nil || s.qs.out.unacked == 0 {
 		return true, false
 	}
-	win := s.out.window()
+	win := s.qs.out.window()
 	for i := range win {
 		f := &win[i]
 		if f.q == nil || now.Before(f.deadline) {
@@ -341,7 +355,10 @@ func fits(q *qmsg, p Peer) bool { return codec.HeaderLen+len(q.body) <= p.MaxPac
 // dropUnfitLocked drops the queued and in-flight messages the new peer p
 // cannot carry (a session that moved from TCP to UDP).
 func (s *Session) dropUnfitLocked(w *Worker, p Peer) {
-	o := &s.out
+	if s.qs == nil {
+		return
+	}
+	o := &s.qs.out
 	kept := o.queue[o.head:o.head]
 	for _, q := range o.queue[o.head:] {
 		if fits(q, p) {
@@ -372,30 +389,36 @@ func (s *Session) dropUnfitLocked(w *Worker, p Peer) {
 // resumeLocked marks every message in flight for resending with DUP: the
 // new connection may not have received them.
 func (s *Session) resumeLocked() {
-	win := s.out.window()
+	if s.qs == nil {
+		return
+	}
+	win := s.qs.out.window()
 	for i := range win {
 		win[i].resend = true
 		win[i].tries = 0 // a new connection: a fresh retransmission schedule
 	}
-	s.out.resends = len(win)
+	s.qs.out.resends = len(win)
 }
 
 // expireQueueLocked drops queued messages older than the age limit.
 func (s *Session) expireQueueLocked(w *Worker, now time.Time) {
-	for s.out.queued() > 0 && now.Sub(s.out.queue[s.out.head].time) > s.b.cfg.QueueAge {
-		s.lostLocked(w, s.out.pop())
+	for s.qs != nil && s.qs.out.queued() > 0 && now.Sub(s.qs.out.queue[s.qs.out.head].time) > s.b.cfg.QueueAge {
+		s.lostLocked(w, s.qs.out.pop())
 	}
 }
 
 // dropAllLocked releases every message of a session that ends.
 func (s *Session) dropAllLocked(w *Worker) {
-	for s.out.queued() > 0 {
-		s.releaseLocked(w, s.out.pop())
+	if s.qs == nil {
+		return
 	}
-	for _, f := range s.out.window() {
+	for s.qs.out.queued() > 0 {
+		s.releaseLocked(w, s.qs.out.pop())
+	}
+	for _, f := range s.qs.out.window() {
 		if f.q != nil {
 			s.releaseLocked(w, f.q)
 		}
 	}
-	s.out.inflight, s.out.ihead, s.out.unacked = nil, 0, 0
+	s.qs.out.inflight, s.qs.out.ihead, s.qs.out.unacked = nil, 0, 0
 }

@@ -117,9 +117,9 @@ func (b *Broker) emit(w *Worker, p Peer, s *Session, pkt codec.Packet) Verdict {
 	// lost or reordered the one before) waits for the gap to fill; one
 	// from before is a copy the client resent.
 	s.mu.Lock()
-	switch d := pkt.ID - s.pubNext; {
+	switch d := pkt.ID - s.qosLocked().pubNext; {
 	case d == 0:
-		s.pubNext++
+		s.qs.pubNext++
 		s.mu.Unlock()
 	case d < 1<<31:
 		held := s.holdLocked(pkt.ID, pkt.Body, &b.cfg)
@@ -131,7 +131,7 @@ func (b *Broker) emit(w *Worker, p Peer, s *Session, pkt codec.Packet) Verdict {
 		}
 		return proceed
 	default:
-		st, seen := s.pub.seen(pkt.ID)
+		st, seen := s.qs.pub.seen(pkt.ID)
 		s.mu.Unlock()
 		b.stats.DupPublishes.Add(1)
 		switch {
@@ -146,15 +146,15 @@ func (b *Broker) emit(w *Worker, p Peer, s *Session, pkt codec.Packet) Verdict {
 	b.publish(w, p, s, pkt.ID, true)
 	for { // the EMITs that waited for this one, in order
 		s.mu.Lock()
-		body, ok := s.held[s.pubNext]
+		body, ok := s.qs.held[s.qs.pubNext]
 		if !ok {
 			s.mu.Unlock()
 			return proceed
 		}
-		id := s.pubNext
-		delete(s.held, id)
-		s.heldBytes -= len(body)
-		s.pubNext++
+		id := s.qs.pubNext
+		delete(s.qs.held, id)
+		s.qs.heldBytes -= len(body)
+		s.qs.pubNext++
 		s.mu.Unlock()
 		if w.dec.Decode(codec.TypeEmit, body, &w.emit) == nil {
 			b.publish(w, p, s, id, true)
@@ -165,27 +165,27 @@ func (b *Broker) emit(w *Worker, p Peer, s *Session, pkt codec.Packet) Verdict {
 // holdLocked keeps a copy of an early QoS 1 EMIT's body, within the
 // window of remembered ids and the queue's byte limit.
 func (s *Session) holdLocked(id uint32, body []byte, cfg *Config) bool {
-	if _, dup := s.held[id]; dup {
+	if _, dup := s.qs.held[id]; dup {
 		return true
 	}
-	if int(id-s.pubNext) >= cfg.DedupIDs || s.heldBytes+len(body) > cfg.QueueBytes {
+	if int(id-s.qs.pubNext) >= cfg.DedupIDs || s.qs.heldBytes+len(body) > cfg.QueueBytes {
 		return false
 	}
-	if s.held == nil {
-		s.held = make(map[uint32][]byte)
+	if s.qs.held == nil {
+		s.qs.held = make(map[uint32][]byte)
 	}
-	s.held[id] = append([]byte(nil), body...)
-	s.heldBytes += len(body)
+	s.qs.held[id] = append([]byte(nil), body...)
+	s.qs.heldBytes += len(body)
 	return true
 }
 
 // pubNextFor returns what WELCOME says of the client's EMIT numbering:
 // where it continues on a resumed session, nothing (1) on a new one.
 func (s *Session) pubNextFor(resumed bool) uint32 {
-	if !resumed {
+	if !resumed || s.qs == nil {
 		return 0
 	}
-	return s.pubNext
+	return s.qs.pubNext
 }
 
 // publish validates and broadcasts the EMIT decoded in w.emit, with id,
@@ -201,7 +201,7 @@ func (b *Broker) publish(w *Worker, p Peer, s *Session, id uint32, qos1 bool) {
 	case !validName(e.Event, 0):
 		code = codec.CodeInvalidEvent
 	}
-	w.msg = codec.Message{Rooms: e.Rooms, From: s.nameBytes, Event: e.Event, Data: e.Data}
+	w.msg = codec.Message{Rooms: e.Rooms, From: s.nameArr[:], Event: e.Event, Data: e.Data}
 	if code == codec.CodeNormal && codec.PacketLen(&w.msg) > b.cfg.MaxFrame {
 		// The server never sends a frame over the max_frame it announced.
 		code = codec.CodeTooLarge
@@ -209,7 +209,7 @@ func (b *Broker) publish(w *Worker, p Peer, s *Session, id uint32, qos1 bool) {
 	if code != codec.CodeNormal {
 		if qos1 {
 			s.mu.Lock()
-			s.pub.add(id, pubStatus(code), b.cfg.DedupIDs)
+			s.qs.pub.add(id, pubStatus(code), b.cfg.DedupIDs)
 			s.mu.Unlock()
 		}
 		b.refuse(w, p, id, code)
@@ -217,7 +217,7 @@ func (b *Broker) publish(w *Worker, p Peer, s *Session, id uint32, qos1 bool) {
 	}
 	except := append(w.except[:0], e.Except...)
 	if !e.Echo {
-		except = append(except, s.nameBytes)
+		except = append(except, s.nameArr[:])
 	}
 	w.except = except
 	opts := rooms.BroadcastOptions{Rooms: e.Rooms, Except: except, Origin: w}
@@ -238,7 +238,7 @@ func (b *Broker) publish(w *Worker, p Peer, s *Session, id uint32, qos1 bool) {
 // the persistent sessions that will receive it (at once if none will).
 func (b *Broker) emitQoS1(w *Worker, p Peer, s *Session, id uint32, opts rooms.BroadcastOptions) int {
 	s.mu.Lock()
-	s.pub.add(id, pubPending, b.cfg.DedupIDs)
+	s.qs.pub.add(id, pubPending, b.cfg.DedupIDs)
 	s.mu.Unlock()
 	q := &qmsg{seq: b.nextSeq(), time: time.Now()}
 	q.body = w.msg.Append(make([]byte, 0, w.msg.Len()))
@@ -254,7 +254,7 @@ func (b *Broker) emitQoS1(w *Worker, p Peer, s *Session, id uint32, opts rooms.B
 	}
 	w.Reply(p, ackHeader(id), nil)
 	s.mu.Lock()
-	s.pub.add(id, pubAcked, b.cfg.DedupIDs)
+	s.qs.pub.add(id, pubAcked, b.cfg.DedupIDs)
 	s.mu.Unlock()
 	return n
 }

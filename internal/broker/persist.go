@@ -57,25 +57,25 @@ func (b *Broker) saveProgress() {
 // what above the floor is done.
 func (s *Session) recordLocked() store.Session {
 	floor := s.b.seq.Load()
-	for _, f := range s.out.window() {
+	for _, f := range s.qs.out.window() {
 		if f.q != nil {
 			floor = min(floor, f.q.seq-1)
 		}
 	}
-	for _, q := range s.out.queue[s.out.head:] {
+	for _, q := range s.qs.out.queue[s.qs.out.head:] {
 		floor = min(floor, q.seq-1)
 	}
-	done := s.out.acked[:0]
-	for _, seq := range s.out.acked {
+	done := s.qs.out.acked[:0]
+	for _, seq := range s.qs.out.acked {
 		if seq > floor {
 			done = append(done, seq)
 		}
 	}
 	slices.Sort(done)
-	s.out.acked = done
+	s.qs.out.acked = done
 	last := time.Now()
 	if s.peer == nil {
-		last = s.since
+		last = time.Unix(0, s.since)
 	}
 	return store.Session{
 		ClientID:  s.clientID,
@@ -87,7 +87,7 @@ func (s *Session) recordLocked() store.Session {
 		Window:    s.window,
 		Floor:     floor,
 		Done:      slices.Clone(done),
-		Missed:    s.out.missed,
+		Missed:    s.qs.out.missed,
 		LastSeen:  last.UnixNano(),
 	}
 }
@@ -141,7 +141,7 @@ func (b *Broker) committed(acks []pendingAck, err error) {
 			if a.pub { // let the resent copy be taken (and broadcast) again
 				s := a.peer.Session()
 				s.mu.Lock()
-				s.pub.forget(a.id)
+				s.qs.pub.forget(a.id)
 				s.mu.Unlock()
 			}
 		}
@@ -160,7 +160,7 @@ func (b *Broker) committed(acks []pendingAck, err error) {
 		s := a.peer.Session()
 		s.mu.Lock()
 		if a.pub {
-			s.pub.add(a.id, pubAcked, b.cfg.DedupIDs)
+			s.qs.pub.add(a.id, pubAcked, b.cfg.DedupIDs)
 		}
 		p := s.peer
 		s.mu.Unlock()
@@ -190,10 +190,10 @@ func (b *Broker) recover() error {
 		s.setID(r.SID)
 		s.num = r.Num
 		s.keepAlive, s.expiry, s.window = r.KeepAlive, r.Expiry, r.Window
-		s.out.missed = r.Missed
+		s.qs.out.missed = r.Missed
 		// Expiry counts from the restart: while the server was down no
 		// client could come back.
-		s.since = now
+		s.since = now.UnixNano()
 		if err := b.adapter.Add(s.offline); err != nil {
 			return fmt.Errorf("broker: restoring session %s: %w", r.ClientID, err)
 		}
@@ -227,7 +227,7 @@ func (b *Broker) recover() error {
 			}
 			q.refs.Add(1)
 			q.recips = append(q.recips, num)
-			s.out.push(q)
+			s.qs.out.push(q)
 		}
 		if q.refs.Load() == 0 {
 			w.batch.DeleteMessage(m.Seq) // everyone had it: left over from before a crash

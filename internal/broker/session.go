@@ -36,11 +36,11 @@ type Peer interface {
 type Session struct {
 	b          *Broker
 	id         uint64
-	name       string // "$" + 16 hex digits: the id as text, and the own room's name
-	nameBytes  []byte
-	clientID   string // "" for an anonymous session
-	persistent bool   // outlives its connection (a client id and clean=false)
-	num        uint32 // a persistent session's number in the store
+	name       string   // "$" + 16 hex digits: the id as text, and the own room's name
+	nameArr    [17]byte // the name's bytes, for the wire
+	clientID   string   // "" for an anonymous session
+	persistent bool     // outlives its connection (a client id and clean=false)
+	num        uint32   // a persistent session's number in the store
 	offline    *offlineMember
 
 	mu         sync.Mutex // guards the fields below
@@ -48,28 +48,24 @@ type Session struct {
 	keepAlive  time.Duration
 	expiry     time.Duration
 	window     int
-	since      time.Time // when it went offline
+	since      int64 // when it went offline, unix nanoseconds
 	closed     bool
-	out        outbound          // QoS 1 messages on their way to the client
-	pub        recent            // QoS 1 EMIT ids seen from the client
-	pubNext    uint32            // the number of the client\'s next new QoS 1 EMIT
-	held       map[uint32][]byte // QoS 1 EMIT bodies that arrived before a gap filled, by number
-	heldBytes  int
-	resumed    bool   // what the last WELCOME said, for a retransmitted HELLO
-	missedTold uint64 // likewise
-	dirty      bool   // the stored record must be rewritten at the next flush
-	progressed bool   // acknowledgements moved on: rewrite the record within a second
+	qs         *qosState // QoS 1 state, allocated on first use: most sessions never need it
+	resumed    bool      // what the last WELCOME said, for a retransmitted HELLO
+	missedTold uint64    // likewise
+	dirty      bool      // the stored record must be rewritten at the next flush
+	progressed bool      // acknowledgements moved on: rewrite the record within a second
 }
 
 func (s *Session) setID(id uint64) {
-	var b [17]byte
+	b := &s.nameArr
 	b[0] = '$'
 	var raw [8]byte
 	for i := range raw {
 		raw[i] = byte(id >> (56 - 8*i))
 	}
 	hex.Encode(b[1:], raw[:])
-	s.id, s.name, s.nameBytes = id, string(b[:]), b[:]
+	s.id, s.name = id, string(b[:])
 }
 
 // ID returns the 64-bit session id (the UDP datagram prefix).
@@ -106,6 +102,25 @@ func (s *Session) Online() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.peer != nil
+}
+
+// qosState is a session's QoS 1 traffic in both directions. Sessions that
+// only ever use QoS 0 (most idle devices) do without it.
+type qosState struct {
+	out       outbound          // QoS 1 messages on their way to the client
+	pub       recent            // QoS 1 EMIT ids seen from the client
+	pubNext   uint32            // the number of the client's next new QoS 1 EMIT
+	held      map[uint32][]byte // QoS 1 EMIT bodies that arrived before a gap filled, by number
+	heldBytes int
+}
+
+// qosLocked returns the session's QoS 1 state, allocating it.
+func (s *Session) qosLocked() *qosState {
+	if s.qs == nil {
+		s.qs = &qosState{pubNext: 1}
+		s.qs.out.next = 1
+	}
+	return s.qs
 }
 
 // offlineMember stands in the rooms for a persistent session without a

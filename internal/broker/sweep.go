@@ -75,7 +75,7 @@ func (b *Broker) expire(now time.Time) {
 	for _, s := range list {
 		s.mu.Lock()
 		s.expireQueueLocked(b.timer, now)
-		gone := s.peer == nil && !s.closed && now.Sub(s.since) > s.expiry
+		gone := s.peer == nil && !s.closed && now.Sub(time.Unix(0, s.since)) > s.expiry
 		s.mu.Unlock()
 		if gone {
 			b.stats.SessionsExpired.Add(1)

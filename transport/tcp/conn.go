@@ -18,7 +18,7 @@ type conn struct {
 	c        gnet.Conn
 	loop     *loop
 	sess     *broker.Session
-	deadline time.Time // handshake or idle deadline; the grace deadline once closing
+	deadline int64 // unix nanoseconds: handshake or idle deadline; the grace deadline once closing
 
 	pending      [][]byte // frames queued this pass, adjacent ones merged
 	pendingBytes int
@@ -65,7 +65,7 @@ func (tc *conn) read() gnet.Action {
 	if frames > 0 {
 		tc.srv.stats.FramesIn.Add(uint64(frames))
 		if tc.sess != nil && !tc.closing {
-			tc.deadline = time.Now().Add(tc.sess.IdleTimeout())
+			tc.deadline = time.Now().Add(tc.sess.IdleTimeout()).UnixNano()
 		}
 	}
 	switch {
@@ -118,7 +118,7 @@ func (tc *conn) fail(code codec.Code) {
 	}
 	tc.loop.w.Error(tc, 0, code)
 	tc.closing = true
-	tc.deadline = time.Now().Add(tc.srv.cfg.CloseGrace)
+	tc.deadline = time.Now().Add(tc.srv.cfg.CloseGrace).UnixNano()
 	tc.srv.broker.Detach(tc.loop.w, tc)
 }
 
@@ -151,7 +151,7 @@ func (tc *conn) Kick(code codec.Code) {
 			tc.loop.w.Bye(tc, code)
 		}
 		tc.closing = true
-		tc.deadline = time.Now().Add(tc.srv.cfg.CloseGrace)
+		tc.deadline = time.Now().Add(tc.srv.cfg.CloseGrace).UnixNano()
 		tc.loop.w.Flush()
 	})
 }

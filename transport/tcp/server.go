@@ -232,7 +232,7 @@ func (s *Server) loopOf(c gnet.Conn) *loop {
 // OnOpen implements gnet.EventHandler.
 func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	l := s.loopOf(c)
-	tc := &conn{srv: s, c: c, loop: l, deadline: time.Now().Add(s.cfg.HandshakeTimeout)}
+	tc := &conn{srv: s, c: c, loop: l, deadline: time.Now().Add(s.cfg.HandshakeTimeout).UnixNano()}
 	c.SetContext(tc)
 	l.conns[tc] = struct{}{}
 	s.stats.TCPConns.Add(1)
@@ -280,7 +280,7 @@ func (l *loop) sweep() {
 	now := time.Now()
 	for tc := range l.conns {
 		switch {
-		case !now.After(tc.deadline):
+		case now.UnixNano() <= tc.deadline:
 		case tc.closing:
 			_ = tc.c.Close() // the grace period after a fatal ERROR is over
 		case tc.sess == nil:
