@@ -105,6 +105,7 @@ func TestSignalShutdown(t *testing.T) {
 // its listen addresses by transport, read from the log.
 func startLogged(t *testing.T, cmd *exec.Cmd) map[string]string {
 	t.Helper()
+	dieWithTest(cmd)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
