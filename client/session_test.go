@@ -274,6 +274,9 @@ func TestReconnectServerRestart(t *testing.T) {
 	pub := dial(t, first.TCPURL(), client.Options{})
 	numbered(t, pub, "r", 0, 5)
 	expectNumbered(t, sub, 0, 5)
+	// The subscriber's ACKs must reach the server before it stops: an
+	// unacknowledged message is rightly sent again after the restart.
+	testutil.WaitFor(t, "5 ACKs recorded", func() bool { return first.Stats.Acked.Load() >= 5 })
 	epoch := sub.Welcome().Epoch
 	ctx, cancel := context.WithTimeout(context.Background(), testutil.Timeout)
 	defer cancel()

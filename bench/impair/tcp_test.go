@@ -311,6 +311,7 @@ func TestTCPBackpressure(t *testing.T) {
 			still++
 		}
 	}
+	t.Logf("client blocked after %d bytes, peak queue %d", written.Load(), peak)
 	if w := written.Load(); w >= 4<<20 {
 		t.Errorf("client wrote %d bytes with the server stalled, want it blocked well short of %d", w, size)
 	}
