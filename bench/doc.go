@@ -1,0 +1,100 @@
+// Package bench is packetbench's library: load scenarios against a packetd
+// server over TCP and UDP (command cmd/packetbench), and the measurement and
+// reports they share.
+//
+// # Measurement
+//
+// Every measured message carries a Payload (AppendPayload, ParsePayload) at
+// the start of its `data` bin: publisher index, sequence number, send time
+// and run id. A receiver classifies each message with the Flow of its
+// publisher (delivered, duplicate, out of order, RFC 3550 jitter) and hands
+// its latency to a Recorder, which keeps an HdrHistogram (1 us to 60 s, 3
+// significant figures) of the run and one per interval. Loss is computed at
+// the end, from the deliveries the publishers expected (Recorder.Expect).
+//
+// # Concurrency
+//
+// A Recorder is safe for concurrent use. Each receiver goroutine owns a
+// Local (Recorder.NewLocal): Local.Observe takes no lock and allocates
+// nothing (apart from a publisher's first message); it queues latency
+// samples in a ring that the Recorder drains at interval boundaries
+// (Recorder.Tick, driven by Recorder.RunProgress) and the receiver itself
+// when the ring fills, every 2,048 messages. A Flow and a Local are owned by
+// one goroutine. The report writers are pure functions of their arguments.
+//
+// A run, per transport:
+//
+//	rec := bench.NewRecorder(bench.RecorderConfig{Transport: "udp", ...})
+//	go rec.RunProgress(ctx, os.Stderr)          // interval lines
+//	// each receiver goroutine:
+//	l := rec.NewLocal()
+//	defer l.Close()
+//	p, ok := bench.ParsePayload(msg.Data)        // per message
+//	if ok { l.Observe(p, now, len(msg.Data)-hdr) }
+//	// publishers: rec.AddSent(n, bytes); at the end rec.Expect(expected)
+//	rec.Finish(end)                              // after the receivers stop
+//	res := rec.Result()                          // then set res.Server
+//
+// # Outputs
+//
+// WriteText prints the summary table (one column per transport), WriteCSV
+// one row per transport, WriteJSON the Document below, WriteHTML a
+// self-contained report with inline SVG charts (WriteSVGCDF and
+// WriteSVGThroughput write the charts alone), and WriteProgress the
+// iperf3-like interval lines:
+//
+//	[tcp]  3.00-4.00 s  1.23 M msg/s  630 Mbit/s  p99 0.81 ms  lost 0
+//
+// # JSON schema
+//
+// The document written by --json; names follow iperf3's where iperf3 has
+// the field. Bytes are payload bytes (the `data` bin, -s), rates are over
+// duration_s, latencies are microseconds.
+//
+//	{
+//	  "packetbench": {
+//	    "version": string,
+//	    "start":   string,          // RFC 3339 time the run started
+//	    "args":    [string],        // command line
+//	    "host":    {"cpus": int, "os": "linux/amd64", "go": "go1.26.0"}
+//	  },
+//	  "results": [{                 // one per transport, in run order
+//	    "transport":   "tcp" | "udp",
+//	    "scenario":    "fanout" | "rtt" | "ingest" | "conns",
+//	    "qos":         0 | 1,
+//	    "size":        int,         // payload bytes per message
+//	    "clients":     int,         // -c
+//	    "publishers":  int,
+//	    "subscribers": int,
+//	    "duration_s":  float,       // measured time (warmup excluded)
+//	    "sent":     {"packets": int, "bytes": int,
+//	                 "packets_per_second": float, "bits_per_second": float},
+//	    "received": {...same...},   // deliveries, summed over receivers
+//	    "lost_packets": int,        // expected - delivered (>= 0)
+//	    "lost_percent": float,      // of expected, 0-100
+//	    "duplicates":   int,        // copies of a message already delivered
+//	    "out_of_order": int,        // first copies below the flow's highest seq
+//	    "jitter_ms":    float,      // RFC 3550, mean over flows
+//	    "latency_us": {"min", "mean", "p50", "p90", "p99", "p99_9", "max": float,
+//	                   "count": int},
+//	    "latency_cdf": [{"us": float, "percent": float}],  // omitted if empty
+//	    "retransmits": int,         // QoS 1 resends by the publishers
+//	    "server": {"cpu_seconds": float, "peak_rss_bytes": int,
+//	               "rss_per_session_bytes": int,         // 0: unknown
+//	               "rss_before_bytes": int, "rss_after_bytes": int,
+//	               "sessions": int},                     // conns only
+//	    "intervals": [{"start": float, "end": float,     // seconds from start
+//	                   "sent_packets": int, "received_packets": int,
+//	                   "bits_per_second": float,         // received
+//	                   "p50_us": float, "p99_us": float}],
+//	    "impairment": {"loss_percent", "delay_ms", "jitter_ms",
+//	                   "reorder_percent", "duplicate_percent",
+//	                   "rate_bits_per_second": float, "seed": int}
+//	                                // only when an impairment proxy was used
+//	  }]
+//	}
+//
+// Beyond DESIGN.md's schema: latency_cdf (the HTML report's data, so that a
+// saved document can be rendered again), the conns fields of server, and
+// the impairment object's fields.
+package bench
