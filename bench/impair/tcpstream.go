@@ -137,7 +137,7 @@ func (s *stream) reserve(c *TCPConfig) ([]byte, bool) {
 		}
 		n := min(room, tcpBlock-s.off)
 		if c.Rate > 0 {
-			n = min(n, max(1, int(int64(c.Rate)*int64(rateQuantum)/1e9)))
+			n = min(n, max(1, c.Rate/int(time.Second/rateQuantum)))
 		}
 		b := s.cur.buf[s.off : s.off+n]
 		s.mu.Unlock()
