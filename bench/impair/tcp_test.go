@@ -530,36 +530,50 @@ func TestTCPClose(t *testing.T) {
 	}
 }
 
-// TestTCPCleanPathAllocs checks that bytes through a clean proxy, there
-// and back, allocate nothing once the connection is up. It does not run in
-// parallel: AllocsPerRun counts every goroutine's allocations.
-func TestTCPCleanPathAllocs(t *testing.T) {
+// TestTCPAllocs checks that bytes through a proxy, there and back,
+// allocate nothing once the connection is up, on a clean link and through
+// the writers' timers. It does not run in parallel: AllocsPerRun counts
+// every goroutine's allocations.
+func TestTCPAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector allocates")
 	}
-	srv := startTCPServer(t, func(c *net.TCPConn) {
-		buf := make([]byte, 1000)
-		for {
-			if _, err := io.ReadFull(c, buf); err != nil {
-				return
+	us := time.Microsecond
+	tests := []struct {
+		name string
+		opts TCPOptions
+		runs int
+	}{
+		{"clean", TCPOptions{}, 1000},
+		{"delay and jitter", TCPOptions{Up: TCPConfig{Delay: 100 * us}, Down: TCPConfig{Delay: 50 * us, Jitter: 100 * us}}, 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := startTCPServer(t, func(c *net.TCPConn) {
+				buf := make([]byte, 1000)
+				for {
+					if _, err := io.ReadFull(c, buf); err != nil {
+						return
+					}
+					c.Write(buf)
+				}
+			})
+			px := startTCPProxy(t, srv.addr(), tt.opts)
+			c := dialTCP(t, px)
+			msg, buf := make([]byte, 1000), make([]byte, 1000)
+			roundTrip := func() {
+				c.Write(msg)
+				if _, err := io.ReadFull(c, buf); err != nil {
+					t.Fatal(err)
+				}
 			}
-			c.Write(buf)
-		}
-	})
-	px := startTCPProxy(t, srv.addr(), TCPOptions{Up: TCPConfig{Jitter: 1}})
-	c := dialTCP(t, px)
-	msg, buf := make([]byte, 1000), make([]byte, 1000)
-	roundTrip := func() {
-		c.Write(msg)
-		if _, err := io.ReadFull(c, buf); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for range 100 {
-		roundTrip()
-	}
-	if got := testing.AllocsPerRun(1000, roundTrip); got != 0 {
-		t.Errorf("allocs per round trip: got %v, want 0", got)
+			for range 100 { // grow the queues, warm the pool
+				roundTrip()
+			}
+			if got := testing.AllocsPerRun(tt.runs, roundTrip); got != 0 {
+				t.Errorf("allocs per round trip: got %v, want 0", got)
+			}
+		})
 	}
 }
 
