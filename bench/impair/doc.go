@@ -51,9 +51,10 @@
 // one ahead of it waits for it and leaves with it: on a stream, jitter
 // shows as delay variation and bursts, never as reordering. The sender's
 // FIN (CloseWrite, or close) queues behind its bytes and is forwarded with
-// CloseWrite when due, so half-closed connections work. A reset, or a
-// write that fails because the receiver has gone, resets both sides at
-// once and drops what is queued, as a reset would without the proxy.
+// CloseWrite when due, so half-closed connections work. A reset (a read
+// that fails) queues behind the bytes the same way, and resets both sides
+// when due; a write that fails because the receiver has gone resets both
+// sides at once, dropping what is queued.
 // Connections are never forgotten while open, however long they are idle;
 // MaxConns bounds them.
 //

@@ -274,10 +274,10 @@ func (px *TCP) forget(tc *tcpConn) {
 	px.mu.Unlock()
 }
 
-// reset tears tc down after a read or write in direction d failed (a
-// reset, or a write to a peer that has gone), so both sides see a reset,
-// as they would without the proxy. A failure caused by an earlier
-// teardown is not counted again.
+// reset tears tc down when direction d's sender has reset (its read
+// failed, and the bytes before the failure have been written) or a write
+// to its receiver failed, so both sides see a reset, as they would without
+// the proxy. A failure caused by an earlier teardown is not counted again.
 func (tc *tcpConn) reset(d dir) {
 	if tc.abort() {
 		tc.px.st[d].resets.Add(1)

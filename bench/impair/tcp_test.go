@@ -125,6 +125,65 @@ func TestTCPHalfClose(t *testing.T) {
 	}
 }
 
+// TestTCPReset checks that a reset crosses the proxy behind the bytes sent
+// before it: the other side reads them, then sees the reset, not a FIN.
+func TestTCPReset(t *testing.T) {
+	t.Parallel()
+	for _, d := range []dir{up, down} {
+		t.Run(d.String(), func(t *testing.T) {
+			t.Parallel()
+			// sender writes "bye" and resets; receiver expects "bye", then
+			// a reset.
+			sender := func(c *net.TCPConn) error {
+				_, err := c.Write([]byte("bye"))
+				c.SetLinger(0)
+				c.Close()
+				return err
+			}
+			receiver := func(c *net.TCPConn) error {
+				got, err := io.ReadAll(c)
+				if string(got) != "bye" || err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+					return fmt.Errorf("read %q then error %v, want \"bye\" then a reset", got, err)
+				}
+				return nil
+			}
+			onClient, onServer := sender, receiver
+			if d == down {
+				onClient, onServer = receiver, sender
+			}
+			// The client says hello first: a server that resets at once can
+			// fail the proxy's connect, as it could the client's.
+			atServer := make(chan error, 1)
+			srv := startTCPServer(t, func(c *net.TCPConn) {
+				c.SetDeadline(time.Now().Add(20 * time.Second))
+				if _, err := io.ReadFull(c, make([]byte, 2)); err != nil {
+					atServer <- err
+					return
+				}
+				atServer <- onServer(c)
+			})
+			delay := TCPConfig{Delay: 20 * time.Millisecond}
+			px := startTCPProxy(t, srv.addr(), TCPOptions{Up: delay, Down: delay})
+			c := dialTCP(t, px)
+			c.SetDeadline(time.Now().Add(20 * time.Second))
+			if _, err := c.Write([]byte("hi")); err != nil {
+				t.Fatal(err)
+			}
+			if err := onClient(c); err != nil {
+				t.Errorf("client: %v", err)
+			}
+			if err := <-atServer; err != nil {
+				t.Errorf("server: %v", err)
+			}
+			waitConns(t, px, 0)
+			st := px.Stats()
+			if s := map[dir]TCPDirStats{up: st.Up, down: st.Down}[d]; s.Resets != 1 || s.Sent != s.Received {
+				t.Errorf("%s: got %+v, want every byte sent, then 1 reset", d, s)
+			}
+		})
+	}
+}
+
 // expect reads c to EOF and checks that it carried want.
 func expect(c *net.TCPConn, want string) error {
 	got, err := io.ReadAll(c)

@@ -129,7 +129,7 @@ type TCPDirStats struct {
 	Queued   int64  // bytes read and not yet written, now
 	Stalls   uint64 // times a connection stopped reading because its queue was full
 	Closes   uint64 // half-closes forwarded: the sender's FIN, sent on with CloseWrite
-	Resets   uint64 // connections torn down from this direction: a read or write failed
+	Resets   uint64 // connections reset from this direction: the sender reset, or a write to the receiver failed
 }
 
 // tcpCounters are one direction's live counts.

@@ -32,11 +32,13 @@ type block struct {
 
 var blocks = sync.Pool{New: func() any { return &block{buf: make([]byte, tcpBlock)} }}
 
-// A chunk is what one read returned, or the sender's FIN.
+// A chunk is what one read returned, or the end of the sender's stream: a
+// FIN, or a reset.
 type chunk struct {
-	blk    *block // nil for a FIN
+	blk    *block // nil at the end
 	off, n int    // the bytes are blk.buf[off : off+n]
 	due    int64  // when to write it, in nanoseconds on the proxy's clock
+	rst    bool   // the end is a reset: the read failed
 }
 
 // A stream is one direction of a connection: a reader goroutine that reads
@@ -92,15 +94,13 @@ func (s *stream) read() {
 		if n > 0 {
 			s.pushLocked(c, n, now)
 		}
-		if err == io.EOF {
-			s.pushLocked(c, 0, now)
+		if err != nil {
+			// The FIN, or the reset, follows the bytes.
+			s.pushLocked(c, 0, now).rst = err != io.EOF
 		}
 		s.mu.Unlock()
 		signal(s.more)
 		if err != nil {
-			if err != io.EOF {
-				s.conn.reset(s.dir)
-			}
 			return
 		}
 	}
@@ -146,10 +146,11 @@ func (s *stream) reserve(c *TCPConfig) ([]byte, bool) {
 }
 
 // pushLocked queues the n bytes just read into the current block at time
-// now (n == 0: the FIN), and gives them their due time: after the bytes
-// ahead of them have crossed the link at Rate, plus their own time on it,
-// plus Delay and a jitter draw, but never before the chunk ahead of them.
-func (s *stream) pushLocked(c *TCPConfig, n int, now int64) {
+// now (n == 0: the end of the stream), and gives them their due time: after
+// the bytes ahead of them have crossed the link at Rate, plus their own
+// time on it, plus Delay and a jitter draw, but never before the chunk
+// ahead of them. It returns the queued chunk.
+func (s *stream) pushLocked(c *TCPConfig, n int, now int64) *chunk {
 	u := float64(s.rng.Uint64()>>11) * 0x1p-53 // uniform in [0, 1), one draw per chunk
 	due := now
 	if c.Rate > 0 {
@@ -170,11 +171,12 @@ func (s *stream) pushLocked(c *TCPConfig, n int, now int64) {
 		s.st.queued.Add(int64(n))
 	}
 	s.q.push(ch)
+	return s.q.at(s.q.n - 1)
 }
 
 // write is the writer goroutine: it writes each chunk to dst at its due
-// time, and forwards the FIN with CloseWrite, until the FIN or the
-// connection's end.
+// time, then forwards the end of the stream: a FIN with CloseWrite, a
+// reset by resetting the connection.
 func (s *stream) write() {
 	px := s.conn.px
 	timer := time.NewTimer(time.Hour)
@@ -200,6 +202,10 @@ func (s *stream) write() {
 				timer.Stop()
 				return
 			}
+		}
+		if head.rst {
+			s.conn.reset(s.dir)
+			return
 		}
 		if head.blk == nil {
 			s.closeWrite()
