@@ -8,7 +8,7 @@
 // the start of its `data` bin: publisher index, sequence number, send time
 // and run id. A receiver classifies each message with the Flow of its
 // publisher (delivered, duplicate, out of order, RFC 3550 jitter) and hands
-// its latency to a Recorder, which keeps an HdrHistogram (1 us to 60 s, 3
+// its latency to a Recorder, which keeps an HdrHistogram (1 ns to 60 s, 3
 // significant figures) of the run and one per interval. Loss is computed at
 // the end, from the deliveries the publishers expected (Recorder.Expect).
 //

@@ -3,6 +3,7 @@ package bench
 import (
 	"encoding/binary"
 	"math"
+	"slices"
 )
 
 // Payload is what every measured message carries at the start of its
@@ -71,7 +72,10 @@ func AppendPayload(b []byte, p Payload, size int) []byte {
 	b = binary.BigEndian.AppendUint64(b, p.Seq)
 	b = binary.BigEndian.AppendUint64(b, uint64(p.Sent))
 	b = binary.BigEndian.AppendUint32(b, p.Run)
-	return append(b, make([]byte, size-PayloadMin)...)
+	n := len(b)
+	b = slices.Grow(b, size-PayloadMin)[:n+size-PayloadMin]
+	clear(b[n:])
+	return b
 }
 
 // ParsePayload reads a Payload from data, the raw msgpack value of an

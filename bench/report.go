@@ -24,7 +24,8 @@ type summaryRow struct {
 	cells []string
 }
 
-// summaryRows is the summary table shared by WriteText and WriteHTML.
+// summaryRows is the summary table shared by WriteText and WriteHTML; the
+// impairment row comes last, if any result has one.
 func summaryRows(results []Result) []summaryRow {
 	row := func(label string, cell func(r *Result) string) summaryRow {
 		s := summaryRow{label: label, cells: make([]string, len(results))}
@@ -93,9 +94,14 @@ func summaryRows(results []Result) []summaryRow {
 }
 
 // WriteText writes the summary table: one row per measure, one column per
-// result (TCP | UDP side by side).
+// result (TCP | UDP side by side), then the impairment of each result
+// that had one, on a line of its own.
 func WriteText(w io.Writer, results []Result) error {
 	rows := summaryRows(results)
+	var impairment summaryRow
+	if last := len(rows) - 1; rows[last].label == "impairment" {
+		rows, impairment = rows[:last], rows[last]
+	}
 	head := summaryRow{cells: make([]string, len(results))}
 	for i := range results {
 		head.cells[i] = strings.ToUpper(results[i].Transport)
@@ -128,6 +134,11 @@ func WriteText(w io.Writer, results []Result) error {
 	bw.WriteByte('\n')
 	for _, r := range rows {
 		line(r)
+	}
+	for i, c := range impairment.cells {
+		if results[i].Impairment != nil {
+			bw.WriteString("impairment (" + head.cells[i] + "): " + c + "\n")
+		}
 	}
 	return bw.Flush()
 }

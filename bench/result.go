@@ -11,10 +11,12 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 )
 
-// Latency histogram geometry: nanoseconds from 1 us to 60 s, 3 significant
-// figures. Values outside are clamped to the range.
+// Latency histogram geometry: nanoseconds up to 60 s, 3 significant
+// figures throughout (a histogram is about 220 KiB; there is one for the
+// run and one per open interval, none per receiver). Values outside are
+// clamped to the range.
 const (
-	histLowest  = int64(time.Microsecond)
+	histLowest  = 1
 	histHighest = int64(60 * time.Second)
 	histDigits  = 3
 )
@@ -275,7 +277,10 @@ func (r *Recorder) closeIntervalLocked(end int64) IntervalStats {
 
 // Tick drains every receiver's samples and closes the intervals that have
 // ended by now, returning them (none before the first boundary). Call it
-// at each interval boundary, a little after; RunProgress does.
+// at each interval boundary, a little after; RunProgress does. Deliveries
+// fall in the interval of their receive time; sent packets and gap changes
+// are read as an interval closes (if one Tick closes several, the first
+// gets them).
 func (r *Recorder) Tick(now time.Time) []IntervalStats {
 	r.mu.Lock()
 	defer r.mu.Unlock()
