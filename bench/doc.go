@@ -19,21 +19,24 @@
 // nothing (apart from a publisher's first message); it queues latency
 // samples in a ring that the Recorder drains at interval boundaries
 // (Recorder.Tick, driven by Recorder.RunProgress) and the receiver itself
-// when the ring fills, every 2,048 messages. A Flow and a Local are owned by
-// one goroutine. The report writers are pure functions of their arguments.
+// when the ring fills (every RecorderConfig.LocalBuffer messages, 1,024 by
+// default). A Flow and a Local are owned by one goroutine. The report
+// writers are pure functions of their arguments.
 //
 // A run, per transport:
 //
-//	rec := bench.NewRecorder(bench.RecorderConfig{Transport: "udp", ...})
-//	go rec.RunProgress(ctx, os.Stderr)          // interval lines
+//	rec := bench.NewRecorder(bench.RecorderConfig{Transport: "udp", Size: size, ...})
+//	go rec.RunProgress(ctx, os.Stderr)      // interval lines, until cancelled
 //	// each receiver goroutine:
 //	l := rec.NewLocal()
 //	defer l.Close()
-//	p, ok := bench.ParsePayload(msg.Data)        // per message
-//	if ok { l.Observe(p, now, len(msg.Data)-hdr) }
-//	// publishers: rec.AddSent(n, bytes); at the end rec.Expect(expected)
-//	rec.Finish(end)                              // after the receivers stop
-//	res := rec.Result()                          // then set res.Server
+//	now := time.Now().UnixNano()            // once per read
+//	if p, ok := bench.ParsePayload(msg.Data); ok {
+//		l.Observe(p, now, size)             // per message
+//	}
+//	// publishers: rec.AddSent(n, n*size); at the end rec.Expect(expected)
+//	rec.Finish(end)                         // after the receivers stop
+//	res := rec.Result()                     // then set res.Server
 //
 // # Outputs
 //

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"math"
+	"math/bits"
 	"runtime"
 	"slices"
 	"sync"
@@ -24,6 +25,10 @@ const (
 // DefaultInterval is the length of the per-interval series when
 // RecorderConfig.Interval is zero.
 const DefaultInterval = time.Second
+
+// DefaultLocalBuffer is how many latency samples a Local queues between
+// drains when RecorderConfig.LocalBuffer is zero (24 KiB).
+const DefaultLocalBuffer = 1024
 
 // RecorderConfig describes one transport's run. Its fields other than Run,
 // Start, Interval and ExpectedInterval are copied to the Result as they are.
@@ -55,6 +60,11 @@ type RecorderConfig struct {
 	// whose normal latency exceeds 1/rate, leave it 0 and stamp
 	// Payload.Sent with the scheduled send time instead.
 	ExpectedInterval time.Duration
+	// LocalBuffer is how many latency samples each Local queues between
+	// drains, rounded up to a power of two: 24 bytes each, per receiver;
+	// the receiver takes the Recorder's lock once per LocalBuffer
+	// messages. 0 means DefaultLocalBuffer.
+	LocalBuffer int
 }
 
 // Recorder aggregates one transport's run: counters of messages sent and
@@ -133,6 +143,10 @@ func NewRecorder(cfg RecorderConfig) *Recorder {
 	if cfg.Interval <= 0 {
 		cfg.Interval = DefaultInterval
 	}
+	if cfg.LocalBuffer <= 0 {
+		cfg.LocalBuffer = DefaultLocalBuffer
+	}
+	cfg.LocalBuffer = 1 << bits.Len(uint(cfg.LocalBuffer-1))
 	r := &Recorder{
 		cfg:      cfg,
 		run:      cfg.Run,
@@ -148,9 +162,9 @@ func NewRecorder(cfg RecorderConfig) *Recorder {
 // Config returns the configuration, with defaults filled in.
 func (r *Recorder) Config() RecorderConfig { return r.cfg }
 
-// NewLocal registers a receiver and returns its Local.
+// NewLocal registers a receiver and returns its Local. Not after Finish.
 func (r *Recorder) NewLocal() *Local {
-	l := &Local{r: r}
+	l := &Local{r: r, ring: make([]sample, r.cfg.LocalBuffer), mask: uint64(r.cfg.LocalBuffer - 1)}
 	r.mu.Lock()
 	l.index = len(r.locals)
 	r.locals = append(r.locals, l)
@@ -186,7 +200,7 @@ func (r *Recorder) drainLocked(l *Local) {
 	t, h := l.tail.Load(), l.head.Load()
 	var a *accum
 	for ; t < h; t++ {
-		s := &l.ring[t%localRing]
+		s := &l.ring[t&l.mask]
 		idx := max((s.recv-r.start)/r.interval, r.next)
 		if a == nil || a.idx != idx {
 			a = r.accumLocked(idx)

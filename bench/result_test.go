@@ -487,8 +487,6 @@ func TestRecorderConcurrent(t *testing.T) {
 
 func BenchmarkRecorderResult(b *testing.B) {
 	b.ReportAllocs()
-	doc := measDocument(b)
-	_ = doc
 	r := NewRecorder(RecorderConfig{Start: measStart})
 	l := r.NewLocal()
 	for i := range 100000 {

@@ -165,10 +165,6 @@ func (f *Flow) Stats() FlowStats {
 	}
 }
 
-// localRing is the number of latency samples a Local buffers between
-// drains (24 bytes each).
-const localRing = 2048
-
 // maxDenseFlows bounds the publisher indices a Local keeps in a slice;
 // larger ones go to a map.
 const maxDenseFlows = 1 << 16
@@ -181,28 +177,30 @@ type sample struct {
 }
 
 // Local is one receiver's share of a Recorder: its Flows (one per
-// publisher) and a ring of latency samples that the Recorder drains at
-// interval boundaries (Tick, Finish) and the receiver itself when the ring
-// is full, so that no lock is taken per message. Observe and Record must be
-// called from one goroutine at a time (the receiver's); Close ends it.
+// publisher, 8 KiB each) and a ring of latency samples (24 bytes each,
+// RecorderConfig.LocalBuffer of them) that the Recorder drains at interval
+// boundaries (Tick, Finish) and the receiver itself when the ring is full,
+// so that no lock is taken per message. Observe and Record must be called
+// from one goroutine at a time (the receiver's); Close ends it.
 type Local struct {
 	r     *Recorder
 	flows []*Flow // by publisher index, < maxDenseFlows
 	more  map[uint32]*Flow
-	index int // position in r.locals, guarded by r.mu
-	done  bool
+	index int  // position in r.locals, guarded by r.mu
+	done  bool // guarded by r.mu
 
 	// Counters of rare events, read live by Tick for progress lines.
 	gaps atomic.Int64
 
 	// Single-producer single-consumer ring: the owner writes ring[head]
 	// then publishes head; drains (under r.mu) read up to head and publish
-	// tail.
+	// tail. len(ring) is a power of two.
+	ring []sample
+	mask uint64 // len(ring) - 1
 	h    uint64 // owner's copy of head
 	head atomic.Uint64
 	_    [56]byte // keep the owner's and the drainer's words apart
 	tail atomic.Uint64
-	ring [localRing]sample
 }
 
 // Observe accounts a message received at recv (unix nanoseconds) with
@@ -269,10 +267,10 @@ func (l *Local) newFlow(p uint32) *Flow {
 }
 
 func (l *Local) push(s sample) {
-	if l.h-l.tail.Load() == localRing {
+	if l.h-l.tail.Load() == uint64(len(l.ring)) {
 		l.r.drain(l)
 	}
-	l.ring[l.h%localRing] = s
+	l.ring[l.h&l.mask] = s
 	l.h++
 	l.head.Store(l.h)
 }

@@ -214,6 +214,27 @@ func TestLocalObserve(t *testing.T) {
 	}
 }
 
+func TestLocalBuffer(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		size, want int
+	}{{0, DefaultLocalBuffer}, {1, 1}, {3, 4}, {1000, 1024}, {4096, 4096}}
+	for _, tt := range tests {
+		r := NewRecorder(RecorderConfig{Start: measStart, LocalBuffer: tt.size})
+		if got := r.Config().LocalBuffer; got != tt.want {
+			t.Errorf("LocalBuffer %d: rounded to %d, want %d", tt.size, got, tt.want)
+		}
+		l := r.NewLocal()
+		for i := range 100 {
+			l.Observe(Payload{Seq: uint64(i + 1), Sent: measStart.UnixNano()}, measStart.UnixNano()+1000, 1)
+		}
+		r.Finish(measStart.Add(time.Second))
+		if got := r.Result().Received.Packets; got != 100 {
+			t.Errorf("LocalBuffer %d: received %d, want 100", tt.size, got)
+		}
+	}
+}
+
 // Allocation tests do not call t.Parallel (AllocsPerRun counts the whole
 // process).
 func TestObserveAllocs(t *testing.T) {
@@ -239,10 +260,10 @@ func TestObserveAllocs(t *testing.T) {
 			p.Sent += 1000
 			l.Observe(p, p.Sent+int64(p.Seq%100)*1000, 64)
 		}
-		for range 3 * localRing { // first flow, first interval, ring drains
+		for range 3 * DefaultLocalBuffer { // first flow, first interval, ring drains
 			observe()
 		}
-		if n := testing.AllocsPerRun(10*localRing, observe); n != 0 {
+		if n := testing.AllocsPerRun(10*DefaultLocalBuffer, observe); n != 0 {
 			t.Errorf("%s: Local.Observe allocs = %v, want 0", tc.name, n)
 		}
 	}
