@@ -241,3 +241,68 @@ func TestOutboxFlushAllocs(t *testing.T) {
 		t.Errorf("100 frames + sendmmsg: %v allocs, want 0", a)
 	}
 }
+
+// TestDatagramGSO: datagrams to several peers, interleaved and of mixed
+// sizes (some too large for GSO, some empty), reach each peer whole, in
+// order, once; runs to one peer go out with GSO where the kernel has it.
+func TestDatagramGSO(t *testing.T) {
+	t.Parallel()
+	const peers, each = 3, 400
+	var rxs []*net.UDPConn
+	var sas []Sockaddr
+	for range peers {
+		rx, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rx.Close()
+		if err := rx.SetReadBuffer(4 << 20); err != nil {
+			t.Fatal(err)
+		}
+		rxs = append(rxs, rx)
+		sas = append(sas, SockaddrOf(rx.LocalAddr().(*net.UDPAddr).AddrPort(), false))
+	}
+	tx, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_DGRAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(tx)
+	st := new(stats.Stats)
+	o := NewOutbox(NoGroup, st)
+	sizes := []int{40, 40, 40, 7, 40, 2000, 40, 0, 40, 40, 3}
+	want := make([][][]byte, peers)
+	for i := range each {
+		for p := range peers {
+			b := make([]byte, sizes[(i+p)%len(sizes)])
+			for k := range b {
+				b[k] = byte(i + p + k)
+			}
+			if len(b) > 1 {
+				b[0], b[1] = byte(i), byte(i>>8)
+			}
+			want[p] = append(want[p], b)
+			o.Datagram(tx, &sas[p], b)
+		}
+	}
+	o.Flush()
+	if got := st.DatagramsSent.Load(); got != peers*each {
+		t.Fatalf("DatagramsSent = %d, want %d (dropped %d)", got, peers*each, st.DatagramsDropped.Load())
+	}
+	if gsoEnabled(tx) && st.GSOSegments.Load() == 0 {
+		t.Error("GSOSegments = 0: no run went out with GSO")
+	}
+	t.Logf("%d datagrams, %d in GSO runs", st.DatagramsSent.Load(), st.GSOSegments.Load())
+	buf := make([]byte, 4096)
+	for p, rx := range rxs {
+		_ = rx.SetReadDeadline(time.Now().Add(5 * time.Second))
+		for i, w := range want[p] {
+			m, err := rx.Read(buf)
+			if err != nil {
+				t.Fatalf("peer %d datagram %d: %v", p, i, err)
+			}
+			if string(buf[:m]) != string(w) {
+				t.Fatalf("peer %d datagram %d: got %d bytes % x..., want %d bytes % x...", p, i, m, buf[:min(m, 4)], len(w), w[:min(len(w), 4)])
+			}
+		}
+	}
+}

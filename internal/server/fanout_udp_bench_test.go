@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/packetd/packetd/codec"
+	"github.com/packetd/packetd/internal/deliver"
 	"github.com/packetd/packetd/internal/server"
 	"github.com/packetd/packetd/internal/testutil"
 )
@@ -18,11 +19,18 @@ import (
 // has no flow control, so the subscribers' socket buffers overflow when
 // they fall behind: the benchmark reports what arrived (deliveries/s) and
 // what did not (loss-%), after waiting for the stream to go quiet.
+//
+// gso=off sends every datagram on its own (one mmsghdr each), as before
+// UDP GSO; it is there to compare.
 func BenchmarkFanoutUDP(b *testing.B) {
-	for _, subs := range []int{1, 100, 1000} {
-		b.Run(fmt.Sprintf("subs=%d", subs), func(b *testing.B) {
-			benchFanoutUDP(b, subs)
-		})
+	for _, gso := range []bool{true, false} {
+		for _, subs := range []int{1, 100, 1000} {
+			b.Run(fmt.Sprintf("gso=%s/subs=%d", map[bool]string{true: "on", false: "off"}[gso], subs), func(b *testing.B) {
+				deliver.SetGSO(gso)
+				defer deliver.SetGSO(true)
+				benchFanoutUDP(b, subs)
+			})
+		}
 	}
 }
 

@@ -36,6 +36,8 @@ type Stats struct {
 	// Output.
 	DatagramsSent      atomic.Uint64 // datagrams the kernel accepted
 	DatagramsDropped   atomic.Uint64 // datagrams the kernel refused (socket buffer full)
+	GSOSegments        atomic.Uint64 // datagrams sent in a GSO run: several to one peer in one send (UDP_SEGMENT)
+	UDPRecvDrops       atomic.Uint64 // datagrams the kernel dropped at packetd's full receive sockets (SO_MEMINFO), sampled each tick
 	DropSlowConsumer   atomic.Uint64 // messages dropped: TCP recipient's outbound buffer full
 	DropAmplification  atomic.Uint64 // datagrams not sent: unvalidated address, 3x budget spent
 	DropTooLargeForUDP atomic.Uint64 // messages not sent to UDP recipients: over the datagram limit
