@@ -3,8 +3,10 @@ package server_test
 import (
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/packetd/packetd/codec"
+	"github.com/packetd/packetd/internal/server"
 	"github.com/packetd/packetd/internal/stats"
 	"github.com/packetd/packetd/internal/testutil"
 )
@@ -153,4 +155,31 @@ func TestUDPMaxDatagram(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestUDPFloodShed: a flood larger than the server's receive socket holds
+// is shed by the kernel at the socket, and every datagram is accounted
+// for: read (DatagramsIn) or dropped there (UDPRecvDrops, sampled each
+// tick). The server stays responsive.
+func TestUDPFloodShed(t *testing.T) {
+	t.Parallel()
+	srv := testutil.Start(t, func(c *server.Config) {
+		c.UDP.SocketBuffer = 1 // the kernel's minimum: a few datagrams
+		c.UDP.TickInterval = 10 * time.Millisecond
+	})
+	u := testutil.ListenUDP(t, srv)
+	const n = 20_000
+	d := testutil.Datagram(0x1234, codec.Header{Type: codec.TypePing, ID: 1}, &codec.Ping{})
+	for range n {
+		u.SendRaw(d)
+	}
+	testutil.WaitFor(t, "every datagram read or dropped", func() bool {
+		return srv.Stats.DatagramsIn.Load()+srv.Stats.UDPRecvDrops.Load() == n
+	})
+	if srv.Stats.UDPRecvDrops.Load() == 0 {
+		t.Error("UDPRecvDrops = 0: the flood fitted in the minimal socket buffer")
+	}
+	t.Logf("%d read, %d shed at the socket", srv.Stats.DatagramsIn.Load(), srv.Stats.UDPRecvDrops.Load())
+	c := testutil.ListenUDP(t, srv)
+	c.Hello(7, 30, 64) // still answers
 }

@@ -20,6 +20,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/panjf2000/gnet/v2"
 	"golang.org/x/sys/unix"
@@ -254,7 +255,25 @@ func (s *Server) OnTraffic(c gnet.Conn) gnet.Action {
 // OnTick implements gnet.EventHandler: it expires silent sessions.
 func (s *Server) OnTick() (time.Duration, gnet.Action) {
 	s.sweep(time.Now())
+	s.sampleDrops()
 	return s.cfg.TickInterval, gnet.None
+}
+
+// sampleDrops copies the kernel's count of datagrams dropped at the
+// sockets' full receive buffers into the stats: the load packetd shed at
+// its edge, before reading it.
+func (s *Server) sampleDrops() {
+	var total uint64
+	for _, l := range *s.loops.Load() {
+		var info [unix.SK_MEMINFO_VARS]uint32
+		n := uint32(unsafe.Sizeof(info))
+		_, _, errno := unix.Syscall6(unix.SYS_GETSOCKOPT, uintptr(l.fd), unix.SOL_SOCKET, unix.SO_MEMINFO,
+			uintptr(unsafe.Pointer(&info)), uintptr(unsafe.Pointer(&n)), 0)
+		if errno == 0 && n > unix.SK_MEMINFO_DROPS*4 {
+			total += uint64(info[unix.SK_MEMINFO_DROPS])
+		}
+	}
+	s.stats.UDPRecvDrops.Store(total)
 }
 
 // Shutdown says BYE (code 301) to every session, ends them, and stops the
