@@ -62,8 +62,10 @@ var _ Adapter = (*Local)(nil)
 //
 // Rooms live in 64 shards by a hash of their name, members in 64 shards by
 // a hash of their id, each shard behind its own RWMutex. A per-member mutex
-// orders the changes of one member. Lock order: member, then member shard or
-// room shard; no two shard locks are ever held together, and no lock is held
+// orders the changes of one member. Lock order: member, then room shard,
+// then member shard (a room shard's holder may look a member up, to find a
+// member's own room, which is not stored while the member is alone in it);
+// no two shards of one kind are ever held together, and no lock is held
 // while calling the Sink.
 type Local struct {
 	maxRooms int
@@ -119,7 +121,7 @@ func (l *Local) Add(m Member) error {
 	sh.snap.Store(nil)
 	sh.mu.Unlock()
 
-	st.rooms = append(make([]string, 0, 2), l.joinRoom(id, id, m))
+	l.enterOwnRoom(st)
 	return nil
 }
 
@@ -140,10 +142,10 @@ func (l *Local) Join(id string, rooms ...[]byte) error {
 	var buf [16]int
 	fresh := buf[:0] // indexes in rooms of the rooms to join
 	for i, name := range rooms {
-		if indexOf(st.rooms, name) >= 0 || repeated(rooms, fresh, name) {
+		if string(name) == st.id || indexOf(st.rooms, name) >= 0 || repeated(rooms, fresh, name) {
 			continue
 		}
-		if len(st.rooms)-1+len(fresh)+1 > l.maxRooms {
+		if len(st.rooms)+len(fresh)+1 > l.maxRooms {
 			return ErrTooManyRooms
 		}
 		fresh = append(fresh, i)
@@ -222,6 +224,7 @@ func (l *Local) Remove(id string) {
 		return
 	}
 	st.removed = true
+	l.leaveOwnRoom(st)
 	for _, room := range st.rooms {
 		l.leaveRoom(room, id)
 	}
@@ -263,6 +266,7 @@ func (l *Local) Rebind(m Member) error {
 	st.m = m
 	sh.snap.Store(nil)
 	sh.mu.Unlock()
+	l.rebindOwnRoom(st, m)
 	return nil
 }
 
@@ -278,7 +282,7 @@ func (l *Local) RoomsOf(id string) []string {
 	if st.removed {
 		return nil
 	}
-	return slices.Clone(st.rooms)
+	return append([]string{st.id}, st.rooms...)
 }
 
 // Members returns the ids of the members of room, in no particular order, or
@@ -289,6 +293,9 @@ func (l *Local) Members(room string) []string {
 	defer sh.mu.RUnlock()
 	r := sh.rooms[room]
 	if r == nil {
+		if st, _ := l.owner(room); st != nil && st.ownIn {
+			return []string{room}
+		}
 		return nil
 	}
 	return r.members.appendIDs(make([]string, 0, r.members.len()))

@@ -15,6 +15,11 @@
 // that; the adapter does not care); a member's own room that contains others
 // is a normal room, and outlives its owner's Remove while others are in it.
 //
+// A member alone in its own room, as almost every session is, costs no room:
+// Local keeps such a room implicit in the member's registration and builds
+// its snapshot only when a broadcast names it. The events and every method's
+// results are as if it were stored.
+//
 // # Broadcast
 //
 // Broadcast reaches every member of at least one target room (every member
@@ -60,5 +65,5 @@
 // Every method of Local is safe for concurrent use by many goroutines.
 // Rooms and members live in separate sets of 64 shards, each behind its own
 // lock; a per-member lock orders one member's changes (lock order: member,
-// then shard).
+// then room shard, then member shard).
 package rooms

@@ -102,8 +102,9 @@ func sorted(ss []string) []string {
 
 // checkInvariants fails t unless l's indexes agree: every room is non-empty
 // and each of its members is registered and lists the room; every member
-// lists distinct rooms, its own first, each of which holds it; and every
-// stored snapshot matches its set.
+// lists distinct rooms, its own first, each of which holds it; its own
+// room is virtual or real, never both; and every stored snapshot matches
+// its set.
 func checkInvariants(t testing.TB, l *Local) {
 	t.Helper()
 	roomsOf := make(map[string][]string)
@@ -115,7 +116,16 @@ func checkInvariants(t testing.TB, l *Local) {
 			if st.removed {
 				t.Errorf("member %q: removed but still registered", id)
 			}
-			roomsOf[id] = slices.Clone(st.rooms)
+			if slices.Contains(st.rooms, id) {
+				t.Errorf("member %q: own room stored among its rooms %q", id, st.rooms)
+			}
+			roomsOf[id] = append([]string{id}, st.rooms...)
+			rs := l.roomShard(id)
+			rs.mu.RLock()
+			if r := rs.rooms[id]; st.ownIn == (r != nil) || r != nil && !r.members.has(id) {
+				t.Errorf("member %q: in a virtual own room %v, real room %v", id, st.ownIn, r != nil)
+			}
+			rs.mu.RUnlock()
 			st.mu.Unlock()
 		}
 		if s := sh.snap.Load(); s != nil && len(s.members) != len(sh.states) {

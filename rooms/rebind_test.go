@@ -2,6 +2,7 @@ package rooms
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 )
 
@@ -80,4 +81,74 @@ func TestMemberSet(t *testing.T) {
 			t.Fatalf("after %d dels: len %d", i+1, got)
 		}
 	}
+}
+
+// TestOwnRoom follows a member's own room through its lives: implicit while
+// the member is alone in it (broadcasts and Rebind reach it, events fire as
+// for a stored room), a real room once another member joins it, and a
+// normal room that outlives its owner.
+func TestOwnRoom(t *testing.T) {
+	t.Parallel()
+	rec := &recorder{}
+	l, err := NewLocal(Config{Sink: rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var events []Event
+	cancel := l.Subscribe(func(e Event) { events = append(events, e) })
+	defer cancel()
+	a, b := &testMember{id: "a", group: 1}, &testMember{id: "b", group: 1}
+	mustAdd(t, l, a, b)
+	reach := func(step string, opts BroadcastOptions, want map[int][]string) {
+		t.Helper()
+		rec.take()
+		n := l.Broadcast([]byte("m"), opts)
+		got := byGroup(t, rec.take())
+		if fmt.Sprint(got) != fmt.Sprint(want) || n != len(got[1])+len(got[2]) {
+			t.Errorf("%s: broadcast reached %v (n=%d), want %v", step, got, n, want)
+		}
+	}
+	alone := BroadcastOptions{Rooms: names("a")}
+	reach("alone", alone, map[int][]string{1: {"a"}})
+	reach("except own room", BroadcastOptions{Except: names("a")}, map[int][]string{1: {"b"}})
+	if got := l.Members("a"); fmt.Sprint(got) != "[a]" {
+		t.Errorf("Members(a) = %v, want [a]", got)
+	}
+	if err := l.Join("a", []byte("a")); err != nil || fmt.Sprint(l.RoomsOf("a")) != "[a]" {
+		t.Errorf("joining its own room: %v, RoomsOf = %v, want nothing to do", err, l.RoomsOf("a"))
+	}
+
+	moved := &testMember{id: "a", group: 2}
+	if err := l.Rebind(moved); err != nil {
+		t.Fatal(err)
+	}
+	reach("after Rebind", alone, map[int][]string{2: {"a"}})
+
+	events = nil
+	mustJoin(t, l, "b", "a")
+	if want := "[{join-room a b}]"; fmt.Sprint(events) != want {
+		t.Errorf("b joins a's own room: events %v, want %s (the room existed)", events, want)
+	}
+	reach("shared", alone, map[int][]string{1: {"b"}, 2: {"a"}})
+	reach("shared, except b", BroadcastOptions{Rooms: names("a"), Except: names("b")}, map[int][]string{2: {"a"}})
+	if err := l.Rebind(a); err != nil {
+		t.Fatal(err)
+	}
+	reach("shared, after Rebind", alone, map[int][]string{1: {"a", "b"}})
+
+	events = nil
+	l.Remove("a")
+	if want := "[{leave-room a a}]"; fmt.Sprint(events) != want {
+		t.Errorf("Remove(a) with b in its room: events %v, want %s", events, want)
+	}
+	reach("owner gone", alone, map[int][]string{1: {"b"}})
+	events = nil
+	if err := l.Leave("b", []byte("a")); err != nil {
+		t.Fatal(err)
+	}
+	if want := "[{leave-room a b} {delete-room a }]"; fmt.Sprint(events) != want {
+		t.Errorf("last member leaves: events %v, want %s", events, want)
+	}
+	reach("deleted", alone, map[int][]string{})
+	checkInvariants(t, l)
 }

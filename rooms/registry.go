@@ -24,8 +24,18 @@ type memberState struct {
 	m  Member // replaced by Rebind under both mu and the member shard's lock
 	id string // m.ID(), read once
 
+	// The own room, while nobody else is in it, is not stored as a room
+	// (most sessions are alone in theirs: a room would cost each hundreds
+	// of bytes). ownIn says the member is in that virtual room; own is its
+	// snapshot, built by the first broadcast that needs it. Both are
+	// guarded by the lock of the room shard of id (own is set under its
+	// read lock, hence atomic). When another member joins the room, it
+	// becomes a real room holding both, and ownIn turns false.
+	ownIn bool
+	own   atomic.Pointer[snapshot]
+
 	mu      sync.Mutex // orders the member's own changes; guards the fields below
-	rooms   []string   // rooms in join order, own room first
+	rooms   []string   // rooms in join order, its own room excluded
 	removed bool       // set by Remove; the state is then dead
 }
 
@@ -40,6 +50,28 @@ func (l *Local) lookup(id string) *memberState {
 	sh.mu.RLock()
 	defer sh.mu.RUnlock()
 	return sh.states[id]
+}
+
+// owner returns the state of the member id and its current Member, or nil.
+func (l *Local) owner(id string) (*memberState, Member) {
+	sh := l.memberShard(id)
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	if st := sh.states[id]; st != nil {
+		return st, st.m
+	}
+	return nil, nil
+}
+
+// ownerBytes is owner for an id in bytes, without allocating.
+func (l *Local) ownerBytes(id []byte) (*memberState, Member) {
+	sh := &l.members[maphash.Bytes(l.seed, id)%numShards]
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	if st := sh.states[string(id)]; st != nil {
+		return st, st.m
+	}
+	return nil, nil
 }
 
 // snapshot returns the snapshot of all the shard's members, building it if

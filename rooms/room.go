@@ -56,11 +56,69 @@ func (l *Local) roomSnapshot(name []byte) *snapshot {
 	sh := l.roomShardBytes(name)
 	sh.mu.RLock()
 	defer sh.mu.RUnlock()
-	r := sh.rooms[string(name)]
-	if r == nil {
+	if r := sh.rooms[string(name)]; r != nil {
+		return r.snapshotLocked(l.seed)
+	}
+	// A member's own room, alone in it.
+	st, m := l.ownerBytes(name)
+	if st == nil || !st.ownIn {
 		return nil
 	}
-	return r.snapshotLocked(l.seed)
+	if s := st.own.Load(); s != nil {
+		return s
+	}
+	s := newSnapshot(l.seed, []Member{m})
+	if !st.own.CompareAndSwap(nil, s) {
+		return st.own.Load()
+	}
+	return s
+}
+
+// enterOwnRoom puts the member st, being added, in its own room: a virtual
+// one, unless others have made a room of that name (then it joins it).
+// The caller holds st.mu.
+func (l *Local) enterOwnRoom(st *memberState) {
+	sh := l.roomShard(st.id)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if r := sh.rooms[st.id]; r != nil {
+		r.members.set(st.id, st.m)
+		r.snap.Store(nil)
+		l.events.emit(Event{Kind: JoinRoom, Room: r.name, Member: st.id})
+		return
+	}
+	st.ownIn = true
+	l.events.emit(Event{Kind: CreateRoom, Room: st.id})
+	l.events.emit(Event{Kind: JoinRoom, Room: st.id, Member: st.id})
+}
+
+// leaveOwnRoom takes the member st, being removed, out of its own room,
+// virtual or real. The caller holds st.mu.
+func (l *Local) leaveOwnRoom(st *memberState) {
+	sh := l.roomShard(st.id)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if !st.ownIn {
+		l.leaveRoomLocked(sh, st.id, st.id)
+		return
+	}
+	st.ownIn = false
+	st.own.Store(nil)
+	l.events.emit(Event{Kind: LeaveRoom, Room: st.id, Member: st.id})
+	l.events.emit(Event{Kind: DeleteRoom, Room: st.id})
+}
+
+// rebindOwnRoom makes the own room of st reach m, after Rebind changed
+// st.m. The caller holds st.mu.
+func (l *Local) rebindOwnRoom(st *memberState, m Member) {
+	sh := l.roomShard(st.id)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if r := sh.rooms[st.id]; r != nil && r.members.has(st.id) {
+		r.members.set(st.id, m)
+		r.snap.Store(nil)
+	}
+	st.own.Store(nil)
 }
 
 // joinRoom puts m (whose id is id) in the room named name, creating the room
@@ -75,8 +133,16 @@ func (l *Local) joinRoom(name string, id string, m Member) string {
 	r := sh.rooms[name]
 	if r == nil {
 		r = &room{name: name}
+		if o, om := l.owner(name); o != nil && o.ownIn {
+			// Another member's own room, where it was alone: it becomes
+			// a real room with its owner in it. It existed already.
+			o.ownIn = false
+			o.own.Store(nil)
+			r.members.set(name, om)
+		} else {
+			l.events.emit(Event{Kind: CreateRoom, Room: name})
+		}
 		sh.rooms[name] = r
-		l.events.emit(Event{Kind: CreateRoom, Room: name})
 	}
 	r.members.set(id, m)
 	r.snap.Store(nil)
@@ -91,6 +157,11 @@ func (l *Local) leaveRoom(name string, id string) {
 	sh := l.roomShard(name)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
+	l.leaveRoomLocked(sh, name, id)
+}
+
+// leaveRoomLocked is leaveRoom with the shard's lock held.
+func (l *Local) leaveRoomLocked(sh *roomShard, name string, id string) {
 	r := sh.rooms[name]
 	if r == nil {
 		return
