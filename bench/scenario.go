@@ -1,0 +1,386 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/packetd/packetd/bench/impair"
+)
+
+// The scenarios.
+const (
+	ScenarioFanout = "fanout" // -p publishers to a room of -c subscribers
+	ScenarioRTT    = "rtt"    // -c clients, each echoing to itself through the server
+	ScenarioIngest = "ingest" // -c devices sending to a room that -sinks subscribers read
+	ScenarioConns  = "conns"  // -c idle sessions held open
+)
+
+// Scenarios lists the scenario names in the order the usage shows them.
+var Scenarios = []string{ScenarioFanout, ScenarioRTT, ScenarioIngest, ScenarioConns}
+
+// Config is one packetbench run. Zero values mean the documented defaults;
+// Run validates it.
+type Config struct {
+	Scenario   string
+	Transports []string // "tcp" and/or "udp", run one after the other; default tcp
+
+	Clients    int           // -c: subscribers (fanout, default 10), clients (rtt, 1), devices (ingest, 100), sessions (conns, 1000)
+	Publishers int           // -p: fanout publishers; default 1
+	Sinks      int           // ingest subscribers; default 1
+	Messages   int64         // -n: measured messages per sender; 0: until Duration
+	Duration   time.Duration // -t: measured time; default 10 s (with Messages, a cap of 5 min)
+	Size       int           // -s: payload bytes, at least PayloadMin; default 64
+	Rate       float64       // -r: messages/s per sender; 0: as fast as possible (rtt: closed loop); ingest default 10
+	Interval   time.Duration // -i: progress and series interval; default 1 s
+	QoS        int           // 0 or 1
+	Window     int           // QoS 1 EMITs a publisher keeps unacknowledged, 1-1000; default 100
+	Persist    bool          // receivers open persistent sessions (the server stores their QoS 1 messages)
+	Warmup     time.Duration // traffic before the measurement starts, not measured
+
+	Server      string      // host:port of a running packetd, both transports; "" spawns one per transport
+	ServerPID   int         // the external server's pid, for its CPU and memory
+	Spawn       SpawnConfig // how to spawn; ServerFlags are appended to Spawn.Flags
+	AllowRemote bool        // allow a target that is not a loopback address
+
+	Impair Impairment // put an impairment proxy in front of the server
+	Seed   int64      // the impairment's seed; 0 picks one (reported)
+
+	// Progress receives the per-interval lines and notes; nil: none.
+	Progress io.Writer
+}
+
+// Impairment is what a proxy between the measured clients and the server
+// does to their traffic, in each direction: UDP datagrams are lost,
+// duplicated, reordered, delayed and rate limited (bench/impair.UDP); a TCP
+// byte stream is only delayed, jittered and rate limited (impair.TCP:
+// TCP recovers loss itself, below what a user-space proxy can see).
+type Impairment struct {
+	Loss, Duplicate, Reorder float64       // probabilities, 0-1 (UDP only)
+	Delay, Jitter            time.Duration // added per datagram or chunk
+	Rate                     int           // bytes/s per connection or flow, 0: unlimited
+}
+
+// Active reports whether i impairs anything.
+func (i Impairment) Active() bool { return i != Impairment{} }
+
+// ForTCP returns what of i applies to a byte stream.
+func (i Impairment) ForTCP() Impairment {
+	return Impairment{Delay: i.Delay, Jitter: i.Jitter, Rate: i.Rate}
+}
+
+// UDPOptions returns the UDP proxy's options for i, both directions alike.
+func (i Impairment) UDPOptions(seed int64, flows int) impair.Options {
+	c := impair.Config{Loss: i.Loss, Duplicate: i.Duplicate, Reorder: i.Reorder,
+		Delay: i.Delay, Jitter: i.Jitter, Rate: i.Rate}
+	if i.Rate > 0 || i.Delay > 0 {
+		// Hold what the link's delay carries: the bandwidth-delay product.
+		c.QueueLimit = max(impair.DefaultQueueLimit, int(float64(max(i.Rate, 100<<20))*(i.Delay+i.Jitter).Seconds()))
+	}
+	return impair.Options{Up: c, Down: c, Seed: seed, MaxFlows: flows + 16, MaxDatagram: 4096}
+}
+
+// TCPOptions returns the TCP proxy's options for i, both directions alike.
+func (i Impairment) TCPOptions(seed int64, conns int) impair.TCPOptions {
+	c := impair.TCPConfig{Delay: i.Delay, Jitter: i.Jitter, Rate: i.Rate}
+	if i.Rate > 0 || i.Delay > 0 {
+		c.QueueLimit = max(impair.DefaultQueueLimit, int(float64(max(i.Rate, 100<<20))*(i.Delay+i.Jitter).Seconds()))
+	}
+	return impair.TCPOptions{Up: c, Down: c, Seed: seed, MaxConns: conns + 16}
+}
+
+// Spec returns how a Result records i.
+func (i Impairment) Spec(seed int64) *ImpairmentSpec {
+	return &ImpairmentSpec{
+		LossPercent:       100 * i.Loss,
+		DelayMs:           float64(i.Delay) / 1e6,
+		JitterMs:          float64(i.Jitter) / 1e6,
+		ReorderPercent:    100 * i.Reorder,
+		DuplicatePercent:  100 * i.Duplicate,
+		RateBitsPerSecond: 8 * float64(i.Rate),
+		Seed:              seed,
+	}
+}
+
+// ErrConfig is wrapped by every error about an invalid Config.
+var ErrConfig = errors.New("bench: invalid configuration")
+
+func configError(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrConfig, fmt.Sprintf(format, args...))
+}
+
+// Validate checks c and fills in the defaults.
+func (c *Config) Validate() error {
+	switch c.Scenario {
+	case ScenarioFanout, ScenarioRTT, ScenarioIngest, ScenarioConns:
+	case "":
+		return configError("no scenario: choose one of %s", strings.Join(Scenarios, ", "))
+	default:
+		return configError("unknown scenario %q: choose one of %s", c.Scenario, strings.Join(Scenarios, ", "))
+	}
+	if len(c.Transports) == 0 {
+		c.Transports = []string{"tcp"}
+	}
+	seen := map[string]bool{}
+	for _, t := range c.Transports {
+		if t != "tcp" && t != "udp" {
+			return configError("transport %q: use tcp, udp or tcp,udp", t)
+		}
+		if seen[t] {
+			return configError("transport %s given twice", t)
+		}
+		seen[t] = true
+	}
+	defaults := map[string]int{ScenarioFanout: 10, ScenarioRTT: 1, ScenarioIngest: 100, ScenarioConns: 1000}
+	switch {
+	case c.Clients < 0:
+		return configError("-c %d: must be at least 1", c.Clients)
+	case c.Clients == 0:
+		c.Clients = defaults[c.Scenario]
+	}
+	if c.Publishers < 0 || c.Sinks < 0 {
+		return configError("-p and --sinks must be at least 1")
+	}
+	c.Publishers = max(c.Publishers, 1)
+	c.Sinks = max(c.Sinks, 1)
+	if c.Messages < 0 {
+		return configError("-n %d: must be positive", c.Messages)
+	}
+	switch {
+	case c.Duration < 0:
+		return configError("-t %v: must be positive", c.Duration)
+	case c.Duration == 0 && c.Messages > 0:
+		c.Duration = 5 * time.Minute
+	case c.Duration == 0:
+		c.Duration = 10 * time.Second
+	}
+	switch {
+	case c.Size == 0:
+		c.Size = DefaultPayloadSize
+	case c.Size < PayloadMin:
+		return configError("-s %d: a payload is at least %d bytes (publisher, sequence number, send time, run id)", c.Size, PayloadMin)
+	case c.Size > 1<<20-256:
+		return configError("-s %d: over the server's frame limit (1 MiB)", c.Size)
+	}
+	if c.Rate < 0 {
+		return configError("-r %v: must be positive (0: as fast as possible)", c.Rate)
+	}
+	if c.Rate == 0 && c.Scenario == ScenarioIngest {
+		c.Rate = 10
+	}
+	if c.Interval < 0 {
+		return configError("-i %v: must be positive", c.Interval)
+	}
+	if c.Interval == 0 {
+		c.Interval = DefaultInterval
+	}
+	if c.Interval < 10*time.Millisecond {
+		return configError("-i %v: at least 10ms", c.Interval)
+	}
+	if c.QoS != 0 && c.QoS != 1 {
+		return configError("--qos %d: 0 (at most once) or 1 (at least once)", c.QoS)
+	}
+	switch {
+	case c.Window == 0:
+		c.Window = 100
+	case c.Window < 1 || c.Window > 1000:
+		return configError("--window %d: 1 to 1000 (the server remembers 1024 EMIT ids)", c.Window)
+	}
+	if c.Warmup < 0 {
+		return configError("--warmup %v: must be positive", c.Warmup)
+	}
+	if c.ServerPID != 0 && c.Server == "" {
+		return configError("--server-pid needs --server")
+	}
+	im := c.Impair
+	for _, p := range []struct {
+		name string
+		v    float64
+	}{{"loss", im.Loss}, {"duplicate", im.Duplicate}, {"reorder", im.Reorder}} {
+		if !(p.v >= 0 && p.v <= 1) {
+			return configError("--%s %v: a fraction from 0 to 1 (or 0%% to 100%%)", p.name, p.v)
+		}
+	}
+	if im.Delay < 0 || im.Jitter < 0 || im.Rate < 0 {
+		return configError("--delay, --jitter and --rate must be positive")
+	}
+	if c.Seed == 0 {
+		c.Seed = rand.Int64N(1<<31) + 1
+	}
+	return nil
+}
+
+// Run runs the scenario over each transport in turn and returns one
+// Result per transport. If ctx ends (Ctrl-C), the transport under way
+// stops, reports what it measured so far, and Run returns the results
+// with ctx's error. Other errors end the run; the results of the
+// transports that finished come with them.
+func Run(ctx context.Context, cfg Config) ([]Result, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	var out []Result
+	for _, t := range cfg.Transports {
+		if err := ctx.Err(); err != nil {
+			return out, err
+		}
+		res, err := runTransport(ctx, &cfg, t)
+		if res != nil {
+			out = append(out, *res)
+		}
+		if err != nil {
+			return out, err
+		}
+	}
+	return out, ctx.Err()
+}
+
+// CheckLoopback refuses a target address (host:port) that is not on this
+// machine: packetbench loads another machine only with --allow-remote.
+func CheckLoopback(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return configError("%q: want host:port (%v)", addr, err)
+	}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		if !ip.IsLoopback() {
+			return configError("%s is not a loopback address: loading another machine needs --allow-remote", addr)
+		}
+		return nil
+	}
+	ips, err := net.LookupIP(host)
+	if err != nil {
+		return fmt.Errorf("bench: %s: %w", addr, err)
+	}
+	for _, ip := range ips {
+		if !ip.IsLoopback() {
+			return configError("%s resolves to %v, not a loopback address: loading another machine needs --allow-remote", addr, ip)
+		}
+	}
+	return nil
+}
+
+// fdReserve is what a run needs beyond one descriptor per session:
+// listeners, the spawned server's pipes, the runtime's own.
+const fdReserve = 64
+
+// checkFDs fails clearly if need file descriptors exceed the soft limit.
+// (Go raises the soft limit to the hard one at startup.)
+func checkFDs(need int) error {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		return nil // cannot tell: let the dials fail
+	}
+	if uint64(need) > rl.Cur {
+		return fmt.Errorf("%w: need %d file descriptors, limit is %d: lower -c, or raise the limit (ulimit -n %d; the hard limit is %d)",
+			ErrConfig, need, rl.Cur, need, rl.Max)
+	}
+	return nil
+}
+
+// note writes one line to the progress writer.
+func (c *Config) note(format string, args ...any) {
+	if c.Progress != nil {
+		fmt.Fprintf(c.Progress, "packetbench: "+format+"\n", args...)
+	}
+}
+
+// target is the server of one transport's run.
+type target struct {
+	addr    string // host:port of the transport
+	pid     int    // 0: unknown
+	spawned *Spawned
+	tmp     string // a data directory to remove
+}
+
+// startServer spawns a server for transport, or names the external one.
+func startServer(ctx context.Context, c *Config, transport string) (*target, error) {
+	if c.Server != "" {
+		if !c.AllowRemote {
+			if err := CheckLoopback(c.Server); err != nil {
+				return nil, err
+			}
+		}
+		return &target{addr: c.Server, pid: c.ServerPID}, nil
+	}
+	sc := c.Spawn
+	t := &target{}
+	if c.Persist && !hasFlag(sc.Flags, "data-dir") {
+		dir, err := os.MkdirTemp("", "packetbench-data-")
+		if err != nil {
+			return nil, fmt.Errorf("bench: %w", err)
+		}
+		t.tmp = dir
+		sc.Flags = append(sc.Flags[:len(sc.Flags):len(sc.Flags)], "-data-dir="+dir)
+	}
+	if need := 2*c.sessions(transport) + fdReserve; !hasFlag(sc.Flags, "max-sessions") && need > 100_000 {
+		sc.Flags = append(sc.Flags[:len(sc.Flags):len(sc.Flags)], fmt.Sprintf("-max-sessions=%d", need))
+	}
+	s, err := Spawn(ctx, sc)
+	if err != nil {
+		if t.tmp != "" {
+			os.RemoveAll(t.tmp)
+		}
+		return nil, err
+	}
+	t.spawned, t.pid = s, s.PID
+	t.addr = s.TCP
+	if transport == "udp" {
+		t.addr = s.UDP
+	}
+	if t.addr == "" {
+		t.stop()
+		return nil, fmt.Errorf("bench: the spawned server does not serve %s (a --server-flag turned it off?)", transport)
+	}
+	return t, nil
+}
+
+// hasFlag reports whether flags set the packetd flag name.
+func hasFlag(flags []string, name string) bool {
+	for _, f := range flags {
+		f = strings.TrimLeft(f, "-")
+		if f == name || strings.HasPrefix(f, name+"=") {
+			return true
+		}
+	}
+	return false
+}
+
+// stop stops a spawned server and returns its counters.
+func (t *target) stop() map[string]int64 {
+	if t.spawned == nil {
+		return nil
+	}
+	stats, _ := t.spawned.Stop()
+	if t.tmp != "" {
+		os.RemoveAll(t.tmp)
+	}
+	return stats
+}
+
+// sessions returns how many sessions a run opens over one transport.
+func (c *Config) sessions(transport string) int {
+	switch c.Scenario {
+	case ScenarioFanout:
+		return c.Clients + c.Publishers
+	case ScenarioIngest:
+		return c.Clients + c.Sinks
+	}
+	return c.Clients
+}
+
+// impaired returns how many of a run's sessions go through the proxy.
+func (c *Config) impaired() int {
+	if !c.Impair.Active() {
+		return 0
+	}
+	return c.Clients
+}

@@ -1,0 +1,320 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/packetd/packetd/codec"
+	"github.com/packetd/packetd/internal/broker"
+	"github.com/packetd/packetd/internal/server"
+)
+
+// The child announces itself with one JSON line on stderr, and reports its
+// counters with another when it stops:
+//
+//	{"packetbench_server":{"pid":1234,"tcp":"127.0.0.1:40113","udp":"127.0.0.1:51234"}}
+//	{"packetbench_server_stats":{"Emits":100000,...}}
+const (
+	readyKey = "packetbench_server"
+	statsKey = "packetbench_server_stats"
+)
+
+// readyLine is the child's first JSON line.
+type readyLine struct {
+	PID int    `json:"pid"`
+	TCP string `json:"tcp,omitempty"`
+	UDP string `json:"udp,omitempty"`
+}
+
+// RunServer is the child side of Spawn (the hidden `packetbench server`
+// subcommand): it runs packetd's internal/server with packetd's flags
+// (args, as cmd/packetd takes them; the store is in memory unless
+// -data-dir is given), writes its addresses as one JSON line on stderr,
+// and serves until ctx ends or its standard input reaches end of file
+// (the parent died or closed it). On the way out it writes its counters
+// as a second JSON line.
+func RunServer(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) error {
+	cfg, level, err := parseServerFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	srv, err := server.New(cfg)
+	if err != nil {
+		return err
+	}
+	if err := srv.Start(); err != nil {
+		return err
+	}
+	ready := readyLine{PID: os.Getpid()}
+	if a := srv.TCPAddr(); a != nil {
+		ready.TCP = a.String()
+	}
+	if a := srv.UDPAddr(); a != nil {
+		ready.UDP = a.String()
+	}
+	if err := writeJSONLine(stderr, readyKey, ready); err != nil {
+		_ = srv.Shutdown(context.Background())
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if stdin != nil {
+		go func() {
+			_, _ = io.Copy(io.Discard, stdin)
+			cancel()
+		}()
+	}
+	<-ctx.Done()
+	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer scancel()
+	err = srv.Shutdown(sctx)
+	_ = writeJSONLine(stderr, statsKey, srv.Stats.Snapshot())
+	return err
+}
+
+func writeJSONLine(w io.Writer, key string, v any) error {
+	b, err := json.Marshal(map[string]any{key: v})
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
+}
+
+// parseServerFlags reads packetd's flags (docs/OPERATIONS.md) with the
+// same names and defaults, except the listen addresses (127.0.0.1, random
+// ports), the store (memory unless -data-dir), and the log level (warn).
+func parseServerFlags(args []string, out io.Writer) (server.Config, slog.Level, error) {
+	var c server.Config
+	fs := flag.NewFlagSet("packetbench server", flag.ContinueOnError)
+	fs.SetOutput(out)
+	var fsync bool
+	var overflow, level string
+	fs.StringVar(&c.TCP.Addr, "tcp", "127.0.0.1:0", "TCP listen address; \"off\" disables TCP")
+	fs.StringVar(&c.UDP.Addr, "udp", "127.0.0.1:0", "UDP listen address; \"off\" disables UDP")
+	fs.IntVar(&c.TCP.Loops, "tcp-loops", 1, "TCP event loops")
+	fs.IntVar(&c.UDP.Loops, "udp-loops", 1, "UDP event loops")
+	fs.IntVar(&c.TCP.MaxFrame, "max-frame", codec.DefaultMaxFrame, "largest TCP packet in bytes")
+	fs.IntVar(&c.TCP.MaxHelloFrame, "max-hello-frame", 1024, "largest TCP packet before HELLO in bytes")
+	fs.IntVar(&c.UDP.MaxDatagram, "max-datagram", codec.DefaultMaxDatagram, "largest UDP datagram in bytes")
+	fs.IntVar(&c.TCP.MaxOutbound, "max-outbound", 4<<20, "bytes queued to one TCP connection before its messages are dropped")
+	fs.IntVar(&c.UDP.MaxPending, "max-pending", 10_000, "UDP sessions awaiting address validation")
+	fs.IntVar(&c.UDP.SocketBuffer, "udp-socket-buffer", 4<<20, "SO_RCVBUF/SO_SNDBUF for UDP sockets")
+	fs.IntVar(&c.TCP.MaxConns, "max-conns", 0, "open TCP connections; 0 means the file-descriptor limit less 256")
+	fs.IntVar(&c.Broker.MaxSessions, "max-sessions", 100_000, "sessions, both transports")
+	fs.IntVar(&c.Broker.MaxRooms, "max-rooms", 256, "rooms one session may join")
+	fs.IntVar(&c.Broker.MaxTargets, "max-targets", 64, "rooms (and exceptions) one EMIT may name")
+	fs.DurationVar(&c.Broker.KeepAlive, "keepalive", 60*time.Second, "keepalive for clients that ask for none")
+	fs.DurationVar(&c.Broker.MinKeepAlive, "min-keepalive", 5*time.Second, "smallest keepalive a client may ask for")
+	fs.DurationVar(&c.Broker.MaxKeepAlive, "max-keepalive", time.Hour, "largest keepalive a client may ask for")
+	fs.DurationVar(&c.TCP.HandshakeTimeout, "handshake-timeout", 10*time.Second, "time to complete HELLO")
+	fs.IntVar(&c.MaxInbox, "max-inbox", 64<<20, "bytes waiting for one TCP event loop from the others")
+	fs.StringVar(&c.DataDir, "data-dir", "", "durable store directory; empty keeps everything in memory")
+	fs.BoolVar(&fsync, "fsync", true, "fsync each commit before a QoS 1 ACK")
+	fs.DurationVar(&c.CommitDelay, "commit-delay", 0, "wait this long for more writes to share a commit")
+	fs.IntVar(&c.Broker.Inflight, "inflight", 20, "QoS 1 window for clients that ask for none")
+	fs.IntVar(&c.Broker.MaxInflight, "max-inflight", 1000, "largest QoS 1 window a client may ask for")
+	fs.IntVar(&c.Broker.QueueMessages, "queue-messages", 1000, "QoS 1 messages queued per session beyond the window")
+	fs.IntVar(&c.Broker.QueueBytes, "queue-bytes", 1<<20, "bytes of QoS 1 bodies queued per session")
+	fs.DurationVar(&c.Broker.QueueAge, "queue-age", 24*time.Hour, "queued QoS 1 messages older than this are dropped")
+	fs.StringVar(&overflow, "overflow", "drop-oldest", "full queue policy: drop-oldest, drop-newest or disconnect")
+	fs.DurationVar(&c.Broker.Expiry, "session-expiry", 2*time.Hour, "persistent session expiry for clients that ask for none")
+	fs.DurationVar(&c.Broker.MaxExpiry, "max-session-expiry", 7*24*time.Hour, "longest session expiry")
+	fs.DurationVar(&c.Broker.RetryTimeout, "retry-timeout", time.Second, "first UDP retransmission timeout of a QoS 1 MESSAGE")
+	fs.DurationVar(&c.Broker.MinRTO, "min-rto", 200*time.Millisecond, "floor on the measured retransmission timeout")
+	fs.IntVar(&c.Broker.MaxRetries, "max-retries", 4, "UDP retransmissions of a QoS 1 MESSAGE before giving up")
+	fs.StringVar(&level, "log-level", "warn", "log level: debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return c, 0, err
+	}
+	if fs.NArg() > 0 {
+		return c, 0, fmt.Errorf("bench: server: unexpected argument %q", fs.Arg(0))
+	}
+	c.UDP.HandshakeTimeout = c.TCP.HandshakeTimeout
+	c.DisableTCP = c.TCP.Addr == "off"
+	c.DisableUDP = c.UDP.Addr == "off"
+	c.NoSync = !fsync
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return c, 0, fmt.Errorf("bench: server: -log-level: %w", err)
+	}
+	var err error
+	if c.Broker.Overflow, err = broker.ParseOverflow(overflow); err != nil {
+		return c, 0, fmt.Errorf("bench: server: -overflow: %w", err)
+	}
+	return c, lv, nil
+}
+
+// SpawnConfig says how to start a server child.
+type SpawnConfig struct {
+	// Command is the program and its leading arguments; empty means this
+	// executable with the argument "server" (packetbench's hidden
+	// subcommand, which calls RunServer).
+	Command []string
+	// Flags are passed to the server after the listen addresses, in
+	// packetd's syntax: "-data-dir=/tmp/pd", "-tcp-loops=2".
+	Flags []string
+	// Env is added to the child's environment ("KEY=value").
+	Env []string
+	// Timeout bounds the wait for the child's addresses; 0 means 10 s.
+	Timeout time.Duration
+}
+
+// Spawned is a server child process. Its methods are safe for concurrent
+// use.
+type Spawned struct {
+	PID      int
+	TCP, UDP string // listen addresses, "" for a disabled transport
+
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	done  chan struct{} // closed when the stderr reader has seen EOF
+	mu    sync.Mutex    // guards the fields below
+	tail  []string      // the child's last log lines
+	stats map[string]int64
+	err   error // set once Stop has waited
+	once  sync.Once
+}
+
+// Spawn starts a server child on 127.0.0.1 random ports and waits for its
+// addresses. The child dies with the parent: it serves until its standard
+// input (a pipe from this process) closes, and gets SIGKILL should this
+// process die first.
+func Spawn(ctx context.Context, sc SpawnConfig) (*Spawned, error) {
+	argv := sc.Command
+	if len(argv) == 0 {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("bench: spawn: %w", err)
+		}
+		argv = []string{exe, "server"}
+	}
+	args := append(append(argv[1:len(argv):len(argv)], "-tcp=127.0.0.1:0", "-udp=127.0.0.1:0"), sc.Flags...)
+	cmd := exec.Command(argv[0], args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if len(sc.Env) > 0 {
+		cmd.Env = append(os.Environ(), sc.Env...)
+	}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, fmt.Errorf("bench: spawn: %w", err)
+	}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return nil, fmt.Errorf("bench: spawn: %w", err)
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("bench: spawn %s: %w", argv[0], err)
+	}
+	s := &Spawned{PID: cmd.Process.Pid, cmd: cmd, stdin: stdin, done: make(chan struct{})}
+	ready := make(chan readyLine, 1)
+	go s.readLog(stderr, ready)
+
+	timeout := sc.Timeout
+	if timeout == 0 {
+		timeout = 10 * time.Second
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case r := <-ready:
+		s.TCP, s.UDP = r.TCP, r.UDP
+		return s, nil
+	case <-s.done:
+		err = errors.New("exited before it listened")
+	case <-t.C:
+		err = fmt.Errorf("did not listen within %v", timeout)
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	_, _ = s.Stop()
+	return nil, fmt.Errorf("bench: server %s: %w%s", strings.Join(append(argv, sc.Flags...), " "), err, s.logTail())
+}
+
+// readLog reads the child's stderr: its ready line, its stats line, and
+// the rest kept as a tail for error messages.
+func (s *Spawned) readLog(r io.Reader, ready chan<- readyLine) {
+	defer close(s.done)
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Bytes()
+		if bytes.HasPrefix(line, []byte(`{"`+readyKey+`":`)) {
+			var m map[string]readyLine
+			if json.Unmarshal(line, &m) == nil {
+				ready <- m[readyKey]
+				continue
+			}
+		}
+		if bytes.HasPrefix(line, []byte(`{"`+statsKey+`":`)) {
+			var m map[string]map[string]int64
+			if json.Unmarshal(line, &m) == nil {
+				s.mu.Lock()
+				s.stats = m[statsKey]
+				s.mu.Unlock()
+				continue
+			}
+		}
+		s.mu.Lock()
+		if len(s.tail) == 20 {
+			s.tail = append(s.tail[:0], s.tail[1:]...)
+		}
+		s.tail = append(s.tail, string(line))
+		s.mu.Unlock()
+	}
+	_, _ = io.Copy(io.Discard, r)
+}
+
+func (s *Spawned) logTail() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.tail) == 0 {
+		return ""
+	}
+	return "; its log:\n\t" + strings.Join(s.tail, "\n\t")
+}
+
+// Stat reads the child's CPU time and memory from /proc.
+func (s *Spawned) Stat() (ProcStat, error) { return ReadProcStat(s.PID) }
+
+// Stop asks the child to stop (its standard input closes), waits up to 10
+// seconds for it, then kills it, and returns the counters it reported on
+// the way out (nil if it reported none). Only the first call stops; later
+// calls return the same result.
+func (s *Spawned) Stop() (map[string]int64, error) {
+	s.once.Do(func() {
+		_ = s.stdin.Close()
+		waited := make(chan error, 1)
+		go func() {
+			<-s.done // the pipe must be drained before Wait
+			waited <- s.cmd.Wait()
+		}()
+		var err error
+		select {
+		case err = <-waited:
+		case <-time.After(10 * time.Second):
+			_ = s.cmd.Process.Kill()
+			err = <-waited
+		}
+		s.mu.Lock()
+		s.err = err
+		s.mu.Unlock()
+	})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stats, s.err
+}

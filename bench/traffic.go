@@ -1,0 +1,267 @@
+package bench
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/packetd/packetd/codec"
+)
+
+// traffic is the measured phase of fanout, rtt and ingest: senders
+// publish, receivers count, then the run drains.
+type traffic struct {
+	rec       *Recorder
+	senders   []*sender
+	receivers []*receiver // one per session
+	// expects lists, for each receiver that measures, the senders whose
+	// every measured message it should get (the key is its index in
+	// receivers).
+	expects map[int][]*sender
+	closed  bool // rtt closed loop: each sender waits for its echo
+}
+
+// expected returns the deliveries each measuring receiver expects now.
+func (t *traffic) expected() (total int64) {
+	for _, from := range t.expects {
+		for _, s := range from {
+			total += s.measured.Load()
+		}
+	}
+	return total
+}
+
+// delivered returns the measured first copies the receivers got.
+func (t *traffic) delivered() (total int64) {
+	for i := range t.expects {
+		total += t.receivers[i].got.Load()
+	}
+	return total
+}
+
+// plan returns when and how fast the senders send.
+func (e *env) plan(t *traffic) *sendPlan {
+	c := e.cfg
+	p := &sendPlan{
+		measure: t.rec.Config().Start,
+		count:   c.Messages,
+		rate:    c.Rate,
+		closed:  t.closed && c.Rate == 0,
+		batch:   32,
+		timeout: time.Second + 2*(c.Impair.Delay+c.Impair.Jitter),
+	}
+	p.end = p.measure.Add(c.Duration)
+	p.precise = c.Rate >= 200 && len(t.senders) <= 64
+	if e.transport == "tcp" && len(t.senders) > 0 {
+		s := t.senders[0]
+		p.batch = max(1, (32<<10)/(len(s.prefix)+len(s.suffix)+PayloadLen(c.Size)))
+	}
+	if c.Rate > 0 {
+		gap := time.Duration(float64(time.Second) / c.Rate)
+		for i, s := range t.senders { // spread the senders over one gap
+			s.phase = gap * time.Duration(i) / time.Duration(len(t.senders))
+		}
+	}
+	return p
+}
+
+// run runs the measured phase and returns the Result.
+func (e *env) runTraffic(ctx context.Context, t *traffic) (*Result, error) {
+	c := e.cfg
+	if err := e.impair(); err != nil {
+		return nil, err
+	}
+	var rwg sync.WaitGroup
+	for i, r := range t.receivers {
+		who := "a publisher"
+		if _, ok := t.expects[i]; ok {
+			who = "a receiver"
+		}
+		rwg.Add(1)
+		go func() {
+			defer rwg.Done()
+			if err := r.run(); err != nil {
+				e.problem(who+" stopped", err)
+			}
+		}()
+	}
+	stopPing := e.keepPinging()
+	defer stopPing()
+
+	plan := e.plan(t)
+	pctx, pcancel := context.WithCancel(context.Background())
+	var pwg sync.WaitGroup
+	pwg.Add(2)
+	go func() {
+		defer pwg.Done()
+		t.rec.RunProgress(pctx, c.Progress)
+	}()
+	go func() {
+		defer pwg.Done()
+		sleepUntil(pctx, plan.measure.UnixNano(), false)
+		if pctx.Err() == nil {
+			e.sampleStart()
+		}
+	}()
+
+	sctx, scancel := context.WithDeadline(ctx, plan.end)
+	var swg sync.WaitGroup
+	for _, s := range t.senders {
+		swg.Add(1)
+		go func() {
+			defer swg.Done()
+			if err := s.run(sctx, plan); err != nil && !s.stopped(sctx) {
+				e.problem("a publisher stopped", err)
+			}
+		}()
+	}
+	swg.Wait()
+	scancel()
+	sendEnd := time.Now()
+	if sendEnd.After(plan.end) {
+		sendEnd = plan.end
+	}
+
+	e.drain(ctx, t)
+	pcancel()
+	pwg.Wait()
+	server := e.serverStats()
+	for _, r := range t.receivers {
+		r.closing.Store(true)
+		_ = r.sess.setDeadline(time.Now())
+	}
+	rwg.Wait()
+	for _, s := range t.senders {
+		if s.win != nil {
+			resends, _ := s.win.counts()
+			t.rec.AddRetransmits(resends)
+		}
+	}
+	t.rec.Expect(t.expected())
+	// The measurement ends with the last delivery: what was sent in time
+	// and arrived after (queued in socket buffers and the server, or
+	// retransmitted) counts over the time it took to arrive.
+	end := sendEnd
+	for i := range t.expects {
+		if l := time.Unix(0, t.receivers[i].last.Load()); l.After(end) {
+			end = l
+		}
+	}
+	for _, iv := range t.rec.Finish(end) {
+		if c.Progress != nil {
+			_ = WriteProgress(c.Progress, e.transport, iv)
+		}
+	}
+	res := t.rec.Result()
+	res.Server = server
+	return &res, nil
+}
+
+// stopped reports whether a sender's error came from the run ending.
+func (s *sender) stopped(ctx context.Context) bool { return ctx.Err() != nil }
+
+// drain waits, after the last message was sent, for what is still on its
+// way: until every receiver has every message it expects and every QoS 1
+// EMIT is acknowledged, or nothing has moved for a while. After an
+// interrupt it waits a second at most.
+func (e *env) drain(ctx context.Context, t *traffic) {
+	c := e.cfg
+	quiet := 500*time.Millisecond + 4*(c.Impair.Delay+c.Impair.Jitter)
+	limit := 30 * time.Second
+	if c.QoS == 1 {
+		// The server retransmits over UDP after 1 s, then doubling.
+		quiet, limit = 5*time.Second+quiet, time.Minute
+	}
+	if ctx.Err() != nil {
+		quiet, limit = 200*time.Millisecond, time.Second
+	}
+	dctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, s := range t.senders {
+		if s.win != nil {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := s.settle(dctx); err != nil {
+					e.problem("a publisher stopped", err)
+				}
+			}()
+		}
+	}
+	defer wg.Wait()
+	defer cancel()
+	want := t.expected()
+	progress := func() int64 {
+		n := t.delivered()
+		for _, s := range t.senders {
+			if s.win != nil {
+				_, acked := s.win.counts()
+				n += acked
+			}
+		}
+		return n
+	}
+	last, moved := progress(), time.Now()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		settled := t.delivered() >= want
+		for _, s := range t.senders {
+			if s.win != nil && !s.win.empty() {
+				settled = false
+			}
+		}
+		if settled {
+			return
+		}
+		if n := progress(); n != last {
+			last, moved = n, time.Now()
+		} else if time.Since(moved) > quiet {
+			return
+		}
+		select {
+		case <-tick.C:
+		case <-dctx.Done():
+			return
+		case <-ctx.Done():
+			if limit > time.Second { // interrupted while draining: stop soon
+				quiet, limit = 200*time.Millisecond, time.Second
+				cancelAfter := time.AfterFunc(time.Second, cancel)
+				defer cancelAfter.Stop()
+			}
+			ctx = context.Background()
+		}
+	}
+}
+
+// keepPinging sends a PING on every session each half keepalive, for
+// runs longer than that; it returns the function that stops it.
+func (e *env) keepPinging() func() {
+	total := e.cfg.Warmup + e.cfg.Duration + time.Minute
+	if total < e.keepAlive/2 {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(e.keepAlive / 2)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+			e.mu.Lock()
+			ss := append([]session(nil), e.sessions...)
+			e.mu.Unlock()
+			for _, s := range ss {
+				_ = s.send(s.appendPacket(nil, codec.Header{Type: codec.TypePing, ID: pingID}, nil))
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}

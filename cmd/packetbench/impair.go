@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/packetd/packetd/bench"
+	"github.com/packetd/packetd/bench/impair"
+)
+
+// runImpair is `packetbench impair`: the proxies on their own, until ctx
+// ends, with a line of counters every interval.
+func runImpair(ctx context.Context, args []string, stderr io.Writer) error {
+	var (
+		im          bench.Impairment
+		listen      string
+		target      string
+		transports  string
+		seed        int64
+		interval    = time.Second
+		allowRemote bool
+		maxConns    int
+	)
+	fs := flag.NewFlagSet("packetbench impair", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	fs.StringVar(&listen, "listen", "127.0.0.1:7171", "address clients connect to (TCP and UDP)")
+	fs.StringVar(&target, "target", "127.0.0.1:7070", "the server")
+	fs.StringVar(&transports, "transport", "tcp,udp", "tcp, udp or tcp,udp")
+	register(fs, percentValue{&im.Loss}, "loss", "loss")
+	register(fs, percentValue{&im.Duplicate}, "duplication", "duplicate")
+	register(fs, percentValue{&im.Reorder}, "reordering", "reorder")
+	register(fs, durationValue{&im.Delay}, "delay", "delay")
+	register(fs, durationValue{&im.Jitter}, "jitter", "jitter")
+	register(fs, bandwidthValue{&im.Rate}, "bandwidth", "rate")
+	fs.Int64Var(&seed, "seed", 1, "random seed")
+	register(fs, durationValue{&interval}, "report interval", "i", "interval")
+	fs.BoolVar(&allowRemote, "allow-remote", false, "allow a target that is not on this machine")
+	register(fs, intValue{&maxConns}, "flows and connections", "max-flows")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			io.WriteString(stderr, scenarioHelp["impair"])
+		}
+		return flagError(err)
+	}
+	if fs.NArg() > 0 {
+		return usageError("impair: unexpected argument %q", fs.Arg(0))
+	}
+	if interval < 10*time.Millisecond {
+		return usageError("impair: -i %v: at least 10ms", interval)
+	}
+	if !allowRemote {
+		if err := bench.CheckLoopback(target); err != nil {
+			return err
+		}
+	}
+	var udp *impair.UDP
+	var tcp *impair.TCP
+	for _, t := range strings.Split(transports, ",") {
+		var err error
+		switch t {
+		case "udp":
+			udp, err = impair.NewUDP(listen, target, im.UDPOptions(seed, max(maxConns, impair.DefaultMaxFlows)))
+		case "tcp":
+			tcp, err = impair.NewTCP(listen, target, im.TCPOptions(seed, max(maxConns, impair.DefaultMaxConns)))
+		default:
+			return usageError("impair: --transport %q: tcp, udp or tcp,udp", t)
+		}
+		if err != nil {
+			if errors.Is(err, impair.ErrConfig) {
+				return usageError("%v", err)
+			}
+			return err
+		}
+	}
+	if udp != nil {
+		defer udp.Close()
+		fmt.Fprintf(stderr, "packetbench impair: UDP %s -> %s: %s\n", udp.Addr(), target, describe(im, false))
+	}
+	if tcp != nil {
+		defer tcp.Close()
+		fmt.Fprintf(stderr, "packetbench impair: TCP %s -> %s: %s\n", tcp.Addr(), target, describe(im, true))
+	}
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	start := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			fmt.Fprintln(stderr, "packetbench impair: stopped; totals:")
+			report(stderr, time.Since(start), udp, tcp)
+			return nil
+		case <-tick.C:
+			report(stderr, time.Since(start), udp, tcp)
+		}
+	}
+}
+
+// describe says what a proxy does.
+func describe(im bench.Impairment, tcp bool) string {
+	if tcp {
+		im = im.ForTCP()
+	}
+	if !im.Active() {
+		return "clean (no impairment)"
+	}
+	var p []string
+	add := func(name string, v float64) {
+		if v > 0 {
+			p = append(p, fmt.Sprintf("%s %g%%", name, 100*v))
+		}
+	}
+	add("loss", im.Loss)
+	add("duplicate", im.Duplicate)
+	add("reorder", im.Reorder)
+	if im.Delay > 0 {
+		p = append(p, "delay "+im.Delay.String())
+	}
+	if im.Jitter > 0 {
+		p = append(p, "jitter "+im.Jitter.String())
+	}
+	if im.Rate > 0 {
+		p = append(p, fmt.Sprintf("rate %g Mbit/s", float64(im.Rate)*8/1e6))
+	}
+	return strings.Join(p, ", ") + ", each direction"
+}
+
+// report prints the proxies' counters.
+func report(w io.Writer, since time.Duration, udp *impair.UDP, tcp *impair.TCP) {
+	at := fmt.Sprintf("%7.2f s", since.Seconds())
+	if udp != nil {
+		s := udp.Stats()
+		for _, d := range []struct {
+			name string
+			st   impair.DirStats
+		}{{"up  ", s.Up}, {"down", s.Down}} {
+			fmt.Fprintf(w, "[udp %s] %s  received %d  sent %d  lost %d  duplicated %d  reordered %d  queue drops %d  flows %d\n",
+				d.name, at, d.st.Received, d.st.Sent, d.st.Lost, d.st.Duplicated, d.st.Reordered, d.st.QueueDrops, s.Flows)
+		}
+	}
+	if tcp != nil {
+		s := tcp.Stats()
+		for _, d := range []struct {
+			name string
+			st   impair.TCPDirStats
+		}{{"up  ", s.Up}, {"down", s.Down}} {
+			fmt.Fprintf(w, "[tcp %s] %s  received %d B  sent %d B  queued %d B  stalls %d  conns %d\n",
+				d.name, at, d.st.Received, d.st.Sent, d.st.Queued, d.st.Stalls, s.Conns)
+		}
+	}
+}
