@@ -25,13 +25,15 @@ type receiver struct {
 	fn    func(pkt []byte)
 
 	now   int64  // unix nanoseconds of the current read
-	n     int64  // first copies in the current read
+	n     int64  // measured first copies in the current read
+	early int64  // warmup messages in the current read
 	out   []byte // ACKs and PONGs of the current read
 	fatal error  // an ERROR or BYE from the server
 	dec   *codec.Decoder
 	msg   codec.Message
 
 	got     atomic.Int64 // measured first copies delivered
+	all     atomic.Int64 // first copies delivered, warmup included
 	last    atomic.Int64 // unix nanoseconds of the latest read that delivered one
 	closing atomic.Bool  // the run closes the session: errors are expected
 }
@@ -64,7 +66,10 @@ func (r *receiver) run() error {
 		if r.n > 0 {
 			r.got.Add(r.n)
 			r.last.Store(r.now)
-			r.n = 0
+		}
+		if r.n+r.early > 0 {
+			r.all.Add(r.n + r.early)
+			r.n, r.early = 0, 0
 		}
 		if err == nil {
 			err = r.fatal
@@ -95,6 +100,8 @@ func (r *receiver) handle(pkt []byte) {
 		switch r.local.Observe(p, r.now, r.size) {
 		case OutcomeInOrder, OutcomeOutOfOrder:
 			r.n++
+		case OutcomeEarly:
+			r.early++
 		case OutcomeForeign:
 			return
 		}

@@ -25,6 +25,7 @@ type sendPlan struct {
 	precise bool          // pace with nanosleep (few senders, high rates)
 	batch   int           // messages per write when flooding
 	timeout time.Duration // closed loop: give up waiting for an echo
+	ahead   *backlog      // flooding over TCP: bounds what is on its way
 }
 
 // sender publishes measured messages from one session: EMITs to its
@@ -44,6 +45,7 @@ type sender struct {
 
 	seq      uint64
 	measured atomic.Int64 // measured messages sent
+	total    atomic.Int64 // messages sent, warmup included
 	phase    time.Duration
 }
 
@@ -125,6 +127,10 @@ func (s *sender) run(ctx context.Context, p *sendPlan) error {
 		if p.closed {
 			k = 1
 		}
+		if p.ahead != nil {
+			p.ahead.wait(ctx)
+			now = time.Now().UnixNano()
+		}
 		if now >= end {
 			return nil
 		}
@@ -155,6 +161,7 @@ func (s *sender) run(ctx context.Context, p *sendPlan) error {
 		if n == 0 {
 			continue
 		}
+		s.total.Add(n)
 		if err := s.sess.send(buf); err != nil {
 			return err
 		}
@@ -167,6 +174,60 @@ func (s *sender) run(ctx context.Context, p *sendPlan) error {
 		}
 	}
 	return nil
+}
+
+// backlog bounds the deliveries on their way when TCP publishers flood:
+// without it a publisher fills the kernel's socket buffers (megabytes,
+// seconds of fan-out to many subscribers), the latency measured is the
+// time spent in them, and a short measurement counts the warmup's
+// backlog. Publishers wait while more than limit deliveries are
+// outstanding; what stays outstanding for a while (dropped by the server
+// for a slow consumer) is written off, so that a loss cannot stall them.
+type backlog struct {
+	t     *traffic
+	fan   int64 // receivers per message
+	limit int64 // deliveries outstanding
+
+	mu    sync.Mutex // guards the fields below
+	lost  int64      // deliveries written off
+	seen  int64      // deliveries at the last look
+	moved time.Time  // when they last changed
+}
+
+// outstanding returns the deliveries sent and neither received nor
+// written off.
+func (b *backlog) outstandingLocked() int64 {
+	var sent, got int64
+	for _, s := range b.t.senders {
+		sent += s.total.Load()
+	}
+	for i := range b.t.expects {
+		got += b.t.receivers[i].all.Load()
+	}
+	if got != b.seen {
+		b.seen, b.moved = got, time.Now()
+	}
+	return sent*b.fan - got - b.lost
+}
+
+// wait blocks while too much is outstanding.
+func (b *backlog) wait(ctx context.Context) {
+	for ctx.Err() == nil {
+		b.mu.Lock()
+		n := b.outstandingLocked()
+		if n <= b.limit {
+			b.mu.Unlock()
+			return
+		}
+		if time.Since(b.moved) > 50*time.Millisecond {
+			b.lost += n // nothing arrives: it will not
+			b.moved = time.Now()
+			b.mu.Unlock()
+			return
+		}
+		b.mu.Unlock()
+		time.Sleep(100 * time.Microsecond)
+	}
 }
 
 // stamp returns a message's send time: now when flooding; at a fixed

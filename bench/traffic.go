@@ -55,6 +55,11 @@ func (e *env) plan(t *traffic) *sendPlan {
 	if e.transport == "tcp" && len(t.senders) > 0 {
 		s := t.senders[0]
 		p.batch = max(1, (32<<10)/(len(s.prefix)+len(s.suffix)+PayloadLen(c.Size)))
+		if c.Rate == 0 && !t.closed && c.QoS == 0 {
+			fan := int64(len(t.expects))
+			p.ahead = &backlog{t: t, fan: fan, moved: time.Now(),
+				limit: min(max(16*int64(p.batch)*fan, 64<<10), 2<<20)}
+		}
 	}
 	if c.Rate > 0 {
 		gap := time.Duration(float64(time.Second) / c.Rate)
