@@ -179,6 +179,13 @@ type Welcome struct {
 	// previous one's plus one). A client that lost its state continues
 	// from here; on a new session numbering starts at 1.
 	PubNext uint32
+	// HasNext and HasPubNext report that the body carries "next" and
+	// "pub_next": 0 is a valid number (it follows 4294967295), so a zero
+	// field alone cannot tell 0 from absent. Decode sets them. Append
+	// writes each of the two keys when its Has field is set, when Resumed
+	// is (a resumed session's WELCOME always carries both), or when the
+	// number is not 0.
+	HasNext, HasPubNext bool
 }
 
 func (v *Welcome) uints() [10]uintField {
@@ -196,10 +203,23 @@ func (v *Welcome) uints() [10]uintField {
 	}
 }
 
+// present reports whether the i-th of uints is written.
+func (v *Welcome) present(i int, f uintField) bool {
+	switch {
+	case f.v != 0:
+		return true
+	case i == 8:
+		return v.HasNext || v.Resumed
+	case i == 9:
+		return v.HasPubNext || v.Resumed
+	}
+	return false
+}
+
 func (v *Welcome) fields() (n, fields int) {
 	n, fields = keySize("sid")+strSize(len(v.SessionID)), 1
-	for _, f := range v.uints() {
-		if f.v != 0 {
+	for i, f := range v.uints() {
+		if v.present(i, f) {
 			n += keySize(f.k) + uintSize(f.v)
 			fields++
 		}
@@ -233,7 +253,7 @@ func (v *Welcome) Append(b []byte) []byte {
 				b = appendBool(appendKey(b, "resumed"), true)
 			}
 		}
-		if f.v != 0 {
+		if v.present(i, f) {
 			b = appendUint(appendKey(b, f.k), f.v)
 		}
 	}
@@ -277,9 +297,9 @@ func (v *Welcome) decodeField(d *Decoder, key []byte) (err error) {
 	case "epoch":
 		dst = &v.Epoch
 	case "next":
-		dst = &v.Next
+		dst, v.HasNext = &v.Next, true
 	case "pub_next":
-		dst = &v.PubNext
+		dst, v.HasPubNext = &v.PubNext, true
 	default:
 		return d.skip(2)
 	}

@@ -52,6 +52,8 @@ func sizedBodies() []sizedBody {
 		add(codec.TypeHello, &codec.Hello{KeepAlive: uint32(u)}, "keepalive=%d", u)
 		add(codec.TypeWelcome, &codec.Welcome{SessionID: []byte(sidA), KeepAlive: uint32(u),
 			MaxFrame: uint32(u), MaxDatagram: uint32(u), MaxRooms: uint32(u)}, "uints=%d", u)
+		add(codec.TypeWelcome, &codec.Welcome{SessionID: []byte(sidA), Resumed: true,
+			Next: uint32(u), PubNext: uint32(u)}, "resumed next=%d", u)
 		if u <= math.MaxUint16 {
 			add(codec.TypeError, &codec.Error{Code: uint16(u)}, "code=%d", u)
 			add(codec.TypeBye, &codec.Error{Code: uint16(u)}, "code=%d", u)
@@ -307,4 +309,45 @@ func bodyForType(t codec.Type) codec.Body {
 		return &codec.Error{Code: 200, Msg: []byte("m")}
 	}
 	panic(t)
+}
+
+// A resumed session's WELCOME carries next and pub_next even when they are
+// 0 (a number after a wrap), and Decode reports their presence; a WELCOME
+// that does not resume a session leaves them out.
+func TestWelcomeNextPresence(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		body    codec.Welcome
+		keys    bool // "next" and "pub_next" encoded
+		decoded codec.Welcome
+	}{
+		{"new session", codec.Welcome{SessionID: []byte(sidA)}, false,
+			codec.Welcome{SessionID: []byte(sidA)}},
+		{"resumed at 0", codec.Welcome{SessionID: []byte(sidA), Resumed: true}, true,
+			codec.Welcome{SessionID: []byte(sidA), Resumed: true, HasNext: true, HasPubNext: true}},
+		{"resumed", codec.Welcome{SessionID: []byte(sidA), Resumed: true, Next: 41, PubNext: 9}, true,
+			codec.Welcome{SessionID: []byte(sidA), Resumed: true, Next: 41, PubNext: 9, HasNext: true, HasPubNext: true}},
+		{"explicit 0", codec.Welcome{SessionID: []byte(sidA), HasNext: true, HasPubNext: true}, true,
+			codec.Welcome{SessionID: []byte(sidA), HasNext: true, HasPubNext: true}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			enc := tc.body.Append(nil)
+			for _, key := range []string{"\xa4next", "\xa8pub_next"} {
+				if got := bytes.Contains(enc, []byte(key)); got != tc.keys {
+					t.Errorf("key %q in % x: got %v, want %v", key[1:], enc, got, tc.keys)
+				}
+			}
+			var got codec.Welcome
+			if err := codec.NewDecoder().Decode(codec.TypeWelcome, enc, &got); err != nil {
+				t.Fatalf("Decode: got error %v, want nil", err)
+			}
+			if got.HasNext != tc.decoded.HasNext || got.HasPubNext != tc.decoded.HasPubNext ||
+				got.Next != tc.decoded.Next || got.PubNext != tc.decoded.PubNext || got.Resumed != tc.decoded.Resumed {
+				t.Errorf("Decode: got %+v, want %+v", got, tc.decoded)
+			}
+		})
+	}
 }

@@ -30,6 +30,7 @@ const (
 	CodeInvalidEvent   Code = 203 // event name too long or not UTF-8
 	CodeQoSUnsupported Code = 204 // QoS level this server does not provide
 	CodeTooLarge       Code = 205 // the MESSAGE an EMIT would make exceeds max_frame
+	CodeInvalidEmit    Code = 206 // UDP: a QoS 1 EMIT's body is invalid; its number is used up
 
 	// Server conditions: the session ends.
 	CodeServerFull       Code = 300 // session limit reached
@@ -56,6 +57,7 @@ var codeText = map[Code]string{
 	CodeInvalidEvent:       "invalid event name",
 	CodeQoSUnsupported:     "QoS level not supported",
 	CodeTooLarge:           "message too large",
+	CodeInvalidEmit:        "invalid EMIT body",
 	CodeServerFull:         "server full",
 	CodeShuttingDown:       "server shutting down",
 	CodeIdleTimeout:        "idle timeout",

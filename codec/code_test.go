@@ -30,6 +30,7 @@ var codeTable = []struct {
 	{codec.CodeInvalidEvent, 203, false, "invalid event name"},
 	{codec.CodeQoSUnsupported, 204, false, "QoS level not supported"},
 	{codec.CodeTooLarge, 205, false, "message too large"},
+	{codec.CodeInvalidEmit, 206, false, "invalid EMIT body"},
 	{codec.CodeServerFull, 300, true, "server full"},
 	{codec.CodeShuttingDown, 301, true, "server shutting down"},
 	{codec.CodeIdleTimeout, 302, true, "idle timeout"},
@@ -58,7 +59,7 @@ func TestCodes(t *testing.T) {
 			}
 		})
 	}
-	for _, c := range []codec.Code{1, 99, 107, 199, 206, 299, 307, 65535} {
+	for _, c := range []codec.Code{1, 99, 107, 199, 207, 299, 307, 65535} {
 		if c.Known() {
 			t.Errorf("Code(%d).Known() = true, want false", c)
 		}

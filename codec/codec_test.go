@@ -89,6 +89,10 @@ func canonical(v codec.Body) codec.Body {
 	case *codec.Welcome:
 		c := *v
 		c.SessionID, c.Server = nilIfEmpty(c.SessionID), nilIfEmpty(c.Server)
+		// What Append writes: next and pub_next when set, when resumed, or
+		// when not 0.
+		c.HasNext = c.HasNext || c.Resumed || c.Next != 0
+		c.HasPubNext = c.HasPubNext || c.Resumed || c.PubNext != 0
 		return &c
 	case *codec.Rooms:
 		return &codec.Rooms{Rooms: list(v.Rooms)}

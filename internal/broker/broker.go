@@ -223,6 +223,7 @@ func (b *Broker) resume(w *Worker, s *Session, p Peer, h codec.Header, hello *co
 	missed := s.qs.out.missed
 	s.qs.out.missed = 0
 	s.dirtyLocked(w)
+	s.dropHeldLocked()
 	s.dropUnfitLocked(w, p)
 	s.resumeLocked()
 	b.welcome(w, s, p, h, true, missed)
@@ -239,7 +240,16 @@ func (b *Broker) resume(w *Worker, s *Session, p Peer, h codec.Header, hello *co
 // remembers what it said for a retransmitted HELLO.
 func (b *Broker) welcome(w *Worker, s *Session, p Peer, h codec.Header, resumed bool, missed uint64) {
 	s.resumed, s.missedTold = resumed, missed
-	w.Reply(p, codec.Header{Type: codec.TypeWelcome, ID: h.ID}, &codec.Welcome{
+	body := b.welcomeBody(s, resumed, missed)
+	w.Reply(p, codec.Header{Type: codec.TypeWelcome, ID: h.ID}, &body)
+}
+
+// welcomeBody returns the WELCOME body for s, whose mu the caller holds
+// (or which is new, and has no QoS 1 state to read). A resumed session's
+// WELCOME always carries next and pub_next, 0 included (a number after a
+// wrap), so that a client can tell them from absent.
+func (b *Broker) welcomeBody(s *Session, resumed bool, missed uint64) codec.Welcome {
+	return codec.Welcome{
 		SessionID:   s.nameArr[:],
 		KeepAlive:   uint32(s.keepAlive / time.Second),
 		MaxFrame:    uint32(b.cfg.MaxFrame),
@@ -253,7 +263,9 @@ func (b *Broker) welcome(w *Worker, s *Session, p Peer, h codec.Header, resumed 
 		Epoch:       b.epoch,
 		Next:        s.firstLocked(resumed),
 		PubNext:     s.pubNextFor(resumed),
-	})
+		HasNext:     resumed,
+		HasPubNext:  resumed,
+	}
 }
 
 // Welcome queues the WELCOME of s again, answering a retransmitted HELLO
@@ -268,19 +280,30 @@ func (b *Broker) Welcome(w *Worker, p Peer, h codec.Header) {
 // Validated tells the broker that p's address was just validated (UDP):
 // what was sent before, under the anti-amplification budget, may have
 // been held back, so the messages in flight go again (DUP) at once rather
-// than after their retransmission timeout.
+// than after their retransmission timeout. They go at the end of w's
+// pass, after the datagram that validated the address has been handled:
+// if it was the ACK of a message in flight, that message is not resent.
 func (b *Broker) Validated(w *Worker, p Peer) {
-	s := p.Session()
-	if s == nil {
-		return
+	if p.Session() != nil {
+		w.validated = append(w.validated, p)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.peer != p || s.closed || s.qs == nil || s.qs.out.unacked == 0 {
-		return
+}
+
+// revalidate resends, to the peers whose addresses were validated during
+// w's pass, the messages they still have in flight.
+func (b *Broker) revalidate(w *Worker) {
+	now := time.Now()
+	for i, p := range w.validated {
+		w.validated[i] = nil
+		s := p.Session()
+		s.mu.Lock()
+		if s.peer == p && !s.closed && s.qs != nil && s.qs.out.unacked > 0 {
+			s.resumeLocked()
+			s.pullLocked(w.Out, p, now)
+		}
+		s.mu.Unlock()
 	}
-	s.resumeLocked()
-	s.pullLocked(w.Out, p, time.Now())
+	w.validated = w.validated[:0]
 }
 
 // Detach tells the broker that p, a session's connection, is gone (closed,

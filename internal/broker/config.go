@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"time"
 
 	"github.com/packetd/packetd/codec"
@@ -46,32 +47,49 @@ func ParseOverflow(s string) (Overflow, error) {
 }
 
 // MaxServerName bounds the server name in WELCOME, so that the largest
-// WELCOME (191 bytes) fits the 192 bytes a server may send to a UDP
-// address that sent only a minimal 64-byte HELLO.
+// WELCOME (MaxWelcome bytes) fits the 192 bytes a server may send to a
+// UDP address that sent only a minimal 64-byte HELLO.
 const MaxServerName = 10
+
+// MaxWelcome is the size of the largest WELCOME packet, header included:
+// a 17-byte sid, a MaxServerName-byte server name, every other field
+// present, missed as a uint64, max_frame, expiry, epoch, next and pub_next
+// as uint32, and keepalive, max_datagram, max_rooms and inflight as
+// uint16, which Config's limits guarantee (a keepalive of at most 65535 s,
+// at most 65535 rooms, a window of at most 65535). Three times a 64-byte
+// HELLO datagram is 192 bytes.
+const MaxWelcome = 190
+
+// maxUint16Field is the largest value a WELCOME field may have and still
+// be encoded in 3 bytes (msgpack uint16): larger limits would make the
+// WELCOME outgrow MaxWelcome.
+const maxUint16Field = 1<<16 - 1
+
+// maxUDPPayload is the largest UDP datagram payload (over IPv4).
+const maxUDPPayload = 65507
 
 // Config holds the session layer's limits and delivery settings. Zero
 // values mean the defaults given on each field.
 type Config struct {
 	MaxSessions  int           // sessions per process, online or stored; default 100,000
-	MaxRooms     int           // rooms per session besides its own; default 256 (the adapter enforces it)
+	MaxRooms     int           // rooms per session besides its own; default 256, at most 65535 (the adapter enforces it)
 	MaxTargets   int           // rooms, and separately exceptions, per EMIT; default 64
 	KeepAlive    time.Duration // keepalive for clients that ask for none; default 60 s
 	MinKeepAlive time.Duration // floor on a client's keepalive; default 5 s
-	MaxKeepAlive time.Duration // ceiling on a client's keepalive; default 1 h
-	MaxFrame     int           // announced in WELCOME; default codec.DefaultMaxFrame
-	MaxDatagram  int           // announced in WELCOME; default codec.DefaultMaxDatagram
+	MaxKeepAlive time.Duration // ceiling on a client's keepalive; default 1 h, at most 65535 s
+	MaxFrame     int           // announced in WELCOME; default codec.DefaultMaxFrame, at most 4294967295
+	MaxDatagram  int           // announced in WELCOME; default codec.DefaultMaxDatagram, at most 65507
 	Server       string        // announced in WELCOME; at most MaxServerName bytes
 
 	// QoS 1 delivery.
 	Inflight      int           // QoS 1 MESSAGEs sent ahead of ACKs, for clients that ask for none; default 20
-	MaxInflight   int           // the most a client may ask for; default 1000
+	MaxInflight   int           // the most a client may ask for; default 1000, at most 65535
 	QueueMessages int           // messages a session's queue holds beyond its inflight window; default 1000
 	QueueBytes    int           // bytes of message bodies a session's queue holds; default 1 MiB
 	QueueAge      time.Duration // queued messages older than this are dropped; default 24 h
 	Overflow      Overflow      // what a full queue does; default DropOldest
 	Expiry        time.Duration // how long a persistent session outlives its connection, for clients that ask for none; default 2 h
-	MaxExpiry     time.Duration // the most a client may ask for; default 7 days
+	MaxExpiry     time.Duration // the most a client may ask for; default 7 days, at most 4294967295 s
 	RetryTimeout  time.Duration // first UDP retransmission timeout, randomised up to 1.5x, doubling; default 1 s
 	MinRTO        time.Duration // floor on the timeout measured from round trips; default 200 ms
 	MaxRetries    int           // UDP retransmissions of one message before the client counts as gone; default 4
@@ -126,6 +144,13 @@ func (c *Config) withDefaults() (Config, error) {
 	case out.MaxSessions < 0, out.MaxRooms < 0, out.MaxTargets < 0, out.MaxFrame < 0, out.MaxDatagram < 0,
 		out.Inflight < 0, out.QueueMessages < 0, out.QueueBytes < 0, out.MaxRetries < 0, out.DedupIDs < 0:
 		return out, errors.New("broker: negative limit")
+	case out.MaxKeepAlive > maxUint16Field*time.Second, out.MaxRooms > maxUint16Field, out.MaxInflight > maxUint16Field:
+		// WELCOME announces them; wider, it would outgrow MaxWelcome.
+		return out, fmt.Errorf("broker: max keepalive %v, max rooms %d or max inflight %d beyond what WELCOME carries (65535 s, 65535, 65535)",
+			out.MaxKeepAlive, out.MaxRooms, out.MaxInflight)
+	case out.MaxDatagram > maxUDPPayload || int64(out.MaxFrame) > math.MaxUint32 || out.MaxExpiry > math.MaxUint32*time.Second:
+		return out, fmt.Errorf("broker: max datagram %d, max frame %d or max expiry %v beyond what WELCOME carries",
+			out.MaxDatagram, out.MaxFrame, out.MaxExpiry)
 	case out.MinKeepAlive < time.Second || out.MinKeepAlive > out.MaxKeepAlive:
 		return out, fmt.Errorf("broker: keepalive bounds [%v, %v] invalid", out.MinKeepAlive, out.MaxKeepAlive)
 	case out.KeepAlive < out.MinKeepAlive || out.KeepAlive > out.MaxKeepAlive:

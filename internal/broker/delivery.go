@@ -35,8 +35,9 @@ type outbound struct {
 	// them.
 	inflight []flight
 	ihead    int
-	unacked  int      // entries with a message
+	unacked  int      // entries not settled
 	resends  int      // entries marked for resending
+	voids    int      // void entries that have no copy to send yet
 	next     uint32   // sequence number of the next message sent: 1 first, then +1 modulo 2^32
 	missed   uint64   // messages lost to the queue's limits, not yet reported
 	acked    []uint64 // store seqs acknowledged or dropped (persistent sessions)
@@ -45,16 +46,30 @@ type outbound struct {
 	sampled      bool
 }
 
-// flight is one message sent and not yet acknowledged.
+// flight is one number sent and not yet acknowledged.
+//
+// A number once sent is never withdrawn: the client may be waiting for it
+// in its in-order window. When the session's connection cannot carry the
+// message a number was sent with (a session that moved from TCP to UDP
+// with a message over max_datagram in flight), the message is counted as
+// lost and the entry becomes void: it is sent instead with a copy of the
+// next message that fits, one numbered after it or the next one queued, as
+// soon as there is one. A client that had received the original drops the
+// copy as a duplicate; one that had not delivers the copy, and that
+// message again under its own number: at least once, without a gap.
 type flight struct {
-	q        *qmsg
+	q        *qmsg  // the message sent under seq (a copy if void); nil once settled, or void with nothing to send yet
 	seq      uint32 // the session's delivery sequence number: the header id
 	sent     time.Time
 	deadline time.Time // for the next retransmission (unreliable peers)
 	tries    int       // transmissions on the current connection (the backoff and the give-up count)
 	sends    int       // transmissions in all (DUP after the first; Karn samples only single ones)
 	resend   bool      // to be sent again at the next pull (after a resume)
+	void     bool      // seq's own message was dropped: q, if set, is a copy of a later one
 }
+
+// open reports whether f is still waiting for its ACK.
+func (f *flight) open() bool { return f.q != nil || f.void }
 
 func (o *outbound) queued() int { return len(o.queue) - o.head }
 
@@ -99,12 +114,16 @@ func (o *outbound) first(resumed bool) uint32 {
 	}
 }
 
-// firstLocked is first for the session's QoS 1 state, if any.
+// firstLocked is first for the session's QoS 1 state: 1 for a resumed
+// session that was never sent a QoS 1 message.
 func (s *Session) firstLocked(resumed bool) uint32 {
-	if s.qs == nil {
+	switch {
+	case !resumed:
 		return 0
+	case s.qs == nil:
+		return 1
 	}
-	return s.qs.out.first(resumed)
+	return s.qs.out.first(true)
 }
 
 // window returns the entries from the oldest unacknowledged on.
@@ -118,7 +137,7 @@ func (o *outbound) find(seq uint32) *flight {
 		return nil
 	}
 	off := seq - w[0].seq
-	if int(off) >= len(w) || w[off].q == nil {
+	if int(off) >= len(w) || !w[off].open() {
 		return nil
 	}
 	return &w[off]
@@ -127,9 +146,12 @@ func (o *outbound) find(seq uint32) *flight {
 // settle marks f acknowledged (or dropped) and moves the window's start
 // past settled entries.
 func (o *outbound) settle(f *flight) {
-	f.q = nil
+	if f.void && f.q == nil {
+		o.voids--
+	}
+	f.q, f.void = nil, false
 	o.unacked--
-	for o.ihead < len(o.inflight) && o.inflight[o.ihead].q == nil {
+	for o.ihead < len(o.inflight) && !o.inflight[o.ihead].open() {
 		o.ihead++
 	}
 	if o.ihead == len(o.inflight) {
@@ -209,7 +231,7 @@ func (s *Session) offer(w *Worker, q *qmsg) (wake bool, group int, kick Peer) {
 		q.recips = append(q.recips, s.num)
 	}
 	o.push(q)
-	if s.peer == nil || !o.canSend(s.window) {
+	if s.peer == nil || !(o.canSend(s.window) || o.voids > 0) {
 		return false, 0, nil
 	}
 	return true, s.peer.Group(), nil
@@ -243,13 +265,17 @@ func (s *Session) Pull(o *deliver.Outbox) {
 	s.pullLocked(o, p, time.Now())
 }
 
-// pullLocked sends to p, first the messages marked for resending, then
-// new ones while the window allows.
+// pullLocked sends to p, first the numbers marked for resending (void
+// ones with the copy that fills them), then new ones while the window
+// allows.
 func (s *Session) pullLocked(o *deliver.Outbox, p Peer, now time.Time) {
 	if s.qs == nil {
 		return
 	}
 	out := &s.qs.out
+	if out.voids > 0 {
+		out.fill()
+	}
 	if out.resends > 0 {
 		win := out.window()
 		for i := range win {
@@ -268,6 +294,31 @@ func (s *Session) pullLocked(o *deliver.Outbox, p Peer, now time.Time) {
 	}
 	if out.unacked > 0 && !p.Reliable() {
 		s.b.watch(s)
+	}
+}
+
+// fill gives each void entry that has nothing to send a copy of the next
+// message after it that has a number, or else of the first queued one,
+// and marks it for sending. Entries for which there is none yet stay as
+// they are: the next message queued fills them.
+func (o *outbound) fill() {
+	var next *qmsg
+	if o.queued() > 0 {
+		next = o.queue[o.head]
+	}
+	win := o.window()
+	for i := len(win) - 1; i >= 0; i-- {
+		f := &win[i]
+		switch {
+		case f.q != nil:
+			next = f.q
+		case f.void && next != nil:
+			next.refs.Add(1)
+			f.q = next
+			f.resend = true
+			o.resends++
+			o.voids--
+		}
 	}
 }
 
@@ -305,10 +356,15 @@ func (s *Session) ack(w *Worker, p Peer, seq uint32) {
 	if f.sends == 1 {
 		out.sample(time.Since(f.sent))
 	}
-	q := f.q
+	q, copied := f.q, f.void
 	out.settle(f)
 	s.b.stats.Acked.Add(1)
-	s.releaseLocked(w, q)
+	switch {
+	case copied && q != nil:
+		s.releaseCopyLocked(w, q)
+	case q != nil:
+		s.releaseLocked(w, q)
+	}
 	if s.peer == p && !s.closed {
 		s.pullLocked(w.Out, p, time.Now())
 	}
@@ -320,6 +376,13 @@ func (s *Session) releaseLocked(w *Worker, q *qmsg) {
 		s.qs.out.acked = append(s.qs.out.acked, q.seq)
 		s.progressLocked()
 	}
+	s.releaseCopyLocked(w, q)
+}
+
+// releaseCopyLocked lets go of one reference to q, such as the copy that
+// fills a void number: q itself is still due under its own number, so the
+// session's stored progress does not move.
+func (s *Session) releaseCopyLocked(w *Worker, q *qmsg) {
 	if q.refs.Add(-1) == 0 && q.stored.Load() {
 		w.batch.DeleteMessage(q.seq)
 	}
@@ -352,8 +415,10 @@ func (s *Session) retransmit(w *Worker, now time.Time) (alive, watching bool) {
 // fits reports whether p's transport can carry q.
 func fits(q *qmsg, p Peer) bool { return codec.HeaderLen+len(q.body) <= p.MaxPacket() }
 
-// dropUnfitLocked drops the queued and in-flight messages the new peer p
-// cannot carry (a session that moved from TCP to UDP).
+// dropUnfitLocked drops the messages the new peer p cannot carry (a
+// session that moved from TCP to UDP): queued ones, which have no number
+// yet, and the messages of numbers in flight, whose entries become void
+// (see flight) rather than leave a gap in the numbering.
 func (s *Session) dropUnfitLocked(w *Worker, p Peer) {
 	if s.qs == nil {
 		return
@@ -371,16 +436,20 @@ func (s *Session) dropUnfitLocked(w *Worker, p Peer) {
 	}
 	clear(o.queue[o.head+len(kept):])
 	o.queue = o.queue[:o.head+len(kept)]
-	var unfit []uint32
-	for _, f := range o.window() {
-		if f.q != nil && !fits(f.q, p) {
-			unfit = append(unfit, f.seq)
+	win := o.window()
+	for i := range win {
+		f := &win[i]
+		if f.q == nil || fits(f.q, p) {
+			continue
 		}
-	}
-	for _, seq := range unfit { // settle moves the window: find each again
-		f := o.find(seq)
 		q := f.q
-		o.settle(f)
+		f.q = nil
+		o.voids++
+		if f.void {
+			s.releaseCopyLocked(w, q) // a copy that no longer fits: another fills the number
+			continue
+		}
+		f.void = true
 		s.b.stats.DropTooLargeForUDP.Add(1)
 		s.lostLocked(w, q)
 	}
@@ -416,9 +485,12 @@ func (s *Session) dropAllLocked(w *Worker) {
 		s.releaseLocked(w, s.qs.out.pop())
 	}
 	for _, f := range s.qs.out.window() {
-		if f.q != nil {
+		switch {
+		case f.q != nil && f.void:
+			s.releaseCopyLocked(w, f.q)
+		case f.q != nil:
 			s.releaseLocked(w, f.q)
 		}
 	}
-	s.qs.out.inflight, s.qs.out.ihead, s.qs.out.unacked = nil, 0, 0
+	s.qs.out.inflight, s.qs.out.ihead, s.qs.out.unacked, s.qs.out.voids = nil, 0, 0, 0
 }

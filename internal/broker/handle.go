@@ -38,7 +38,10 @@ func fatal(c codec.Code) Verdict { return Verdict{End: true, Code: c} }
 // with an ERROR carrying the request's id. The returned Verdict says
 // whether the connection must end. A body that fails to decode yields
 // Verdict{Code: CodeInvalidBody} with End unset: the transport decides (TCP
-// closes, UDP drops one datagram and keeps the session).
+// closes, UDP drops one datagram and keeps the session). Over UDP (an
+// unreliable peer) a QoS 1 EMIT with such a body has been numbered and
+// refused with ERROR 206 by then: the verdict only tells the transport
+// that the datagram was invalid.
 func (b *Broker) Handle(w *Worker, p Peer, pkt codec.Packet) Verdict {
 	s := p.Session()
 	switch pkt.Type {
@@ -105,12 +108,22 @@ func (b *Broker) joinLeave(w *Worker, p Peer, s *Session, pkt codec.Packet) Verd
 }
 
 func (b *Broker) emit(w *Worker, p Peer, s *Session, pkt codec.Packet) Verdict {
-	if err := w.dec.Decode(pkt.Type, pkt.Body, &w.emit); err != nil {
+	valid := w.dec.Decode(pkt.Type, pkt.Body, &w.emit) == nil
+	qos1 := pkt.Flags.QoS() == 1
+	if !valid && (!qos1 || p.Reliable()) {
 		return Verdict{Code: codec.CodeInvalidBody}
 	}
-	if pkt.Flags.QoS() != 1 {
+	if !qos1 {
 		b.publish(w, p, s, pkt.ID, false)
 		return proceed
+	}
+	// Over UDP a QoS 1 EMIT whose body is invalid still takes its number
+	// and is refused (ERROR 206): dropped, it would leave the session
+	// waiting for that number for good. The transport still counts the
+	// datagram as invalid.
+	verdict := proceed
+	if !valid {
+		verdict = Verdict{Code: codec.CodeInvalidBody}
 	}
 	// A client numbers its QoS 1 EMITs 1, 2, 3, ... (modulo 2^32), and the
 	// server broadcasts them in that order: one that arrives early (UDP
@@ -129,37 +142,68 @@ func (b *Broker) emit(w *Worker, p Peer, s *Session, pkt codec.Packet) Verdict {
 		} else {
 			b.stats.DroppedEmits.Add(1) // beyond the window: the client resends it
 		}
-		return proceed
+		return verdict
 	default:
 		st, seen := s.qs.pub.seen(pkt.ID)
+		if seen && st == pubFailed && valid {
+			// Its first copy was broadcast but the store failed to write
+			// it, and its ACK was withheld: take this copy again.
+			s.qs.pub.update(pkt.ID, pubPending)
+			s.mu.Unlock()
+			b.publish(w, p, s, pkt.ID, true)
+			return proceed
+		}
 		s.mu.Unlock()
 		b.stats.DupPublishes.Add(1)
 		switch {
-		case !seen || st == pubPending: // its ACK is on its way
+		case !seen || st == pubPending || st == pubFailed: // its ACK is on its way, or it was never taken
 		case st == pubAcked:
 			w.Reply(p, ackHeader(pkt.ID), nil)
 		default:
 			w.Error(p, pkt.ID, codec.Code(st))
 		}
-		return proceed
+		return verdict
 	}
-	b.publish(w, p, s, pkt.ID, true)
+	b.take(w, p, s, pkt.ID, valid)
 	for { // the EMITs that waited for this one, in order
 		s.mu.Lock()
 		body, ok := s.qs.held[s.qs.pubNext]
 		if !ok {
 			s.mu.Unlock()
-			return proceed
+			return verdict
 		}
 		id := s.qs.pubNext
 		delete(s.qs.held, id)
 		s.qs.heldBytes -= len(body)
 		s.qs.pubNext++
 		s.mu.Unlock()
-		if w.dec.Decode(codec.TypeEmit, body, &w.emit) == nil {
-			b.publish(w, p, s, id, true)
-		}
+		b.take(w, p, s, id, w.dec.Decode(codec.TypeEmit, body, &w.emit) == nil)
 	}
+}
+
+// take takes the QoS 1 EMIT numbered id: it publishes the body decoded in
+// w.emit, or, if the body was invalid (UDP), refuses it with ERROR 206,
+// which a copy then gets too.
+func (b *Broker) take(w *Worker, p Peer, s *Session, id uint32, valid bool) {
+	if valid {
+		b.publish(w, p, s, id, true)
+		return
+	}
+	s.mu.Lock()
+	s.qs.pub.add(id, pubStatus(codec.CodeInvalidEmit), b.cfg.DedupIDs)
+	s.mu.Unlock()
+	b.refuse(w, p, id, codec.CodeInvalidEmit)
+}
+
+// dropHeldLocked forgets the early QoS 1 EMITs the session holds: a new
+// connection's client either kept its state, and resends them, or lost
+// it, and numbers its new EMITs from pub_next, where held ones would be
+// taken for copies of them.
+func (s *Session) dropHeldLocked() {
+	if s.qs == nil {
+		return
+	}
+	s.qs.held, s.qs.heldBytes = nil, 0
 }
 
 // holdLocked keeps a copy of an early QoS 1 EMIT's body, within the
@@ -180,10 +224,14 @@ func (s *Session) holdLocked(id uint32, body []byte, cfg *Config) bool {
 }
 
 // pubNextFor returns what WELCOME says of the client's EMIT numbering:
-// where it continues on a resumed session, nothing (1) on a new one.
+// where it continues on a resumed session (1 if it never published at
+// QoS 1), nothing on a new one.
 func (s *Session) pubNextFor(resumed bool) uint32 {
-	if !resumed || s.qs == nil {
+	switch {
+	case !resumed:
 		return 0
+	case s.qs == nil:
+		return 1
 	}
 	return s.qs.pubNext
 }

@@ -138,10 +138,14 @@ func (b *Broker) committed(acks []pendingAck, err error) {
 		b.stats.StoreErrors.Add(1)
 		b.log.Error("store commit failed; QoS 1 ACKs withheld (clients will resend)", "err", err, "acks", len(acks))
 		for _, a := range acks {
-			if a.pub { // let the resent copy be taken (and broadcast) again
+			if a.pub {
+				// The copy the client resends is below the number the
+				// session expects next: mark it so that it is taken
+				// (broadcast and committed) again rather than answered
+				// as a copy whose ACK is on its way.
 				s := a.peer.Session()
 				s.mu.Lock()
-				s.qs.pub.forget(a.id)
+				s.qs.pub.update(a.id, pubFailed)
 				s.mu.Unlock()
 			}
 		}

@@ -135,11 +135,13 @@ func (m *offlineMember) Enqueue(*deliver.Outbox, []byte) {}
 func (m *offlineMember) Flush(*deliver.Outbox)           {}
 
 // pubStatus is what became of a QoS 1 EMIT: its broadcast is waiting for a
-// commit, it was acknowledged, or it was refused with a code.
+// commit, the commit failed, it was acknowledged, or it was refused with a
+// code.
 type pubStatus uint16
 
 const (
 	pubAcked   pubStatus = 0
+	pubFailed  pubStatus = 0xFFFE // the store could not write it: a copy is taken again
 	pubPending pubStatus = 0xFFFF
 )
 
@@ -157,9 +159,12 @@ func (r *recent) seen(id uint32) (pubStatus, bool) {
 	return st, ok
 }
 
-// forget drops id, so that the next copy counts as new. (Its slot in the
-// ring stays until reused.)
-func (r *recent) forget(id uint32) { delete(r.set, id) }
+// update sets the status of id, if it is still remembered.
+func (r *recent) update(id uint32, st pubStatus) {
+	if _, ok := r.set[id]; ok {
+		r.set[id] = st
+	}
+}
 
 // add remembers id with st, forgetting the oldest beyond n.
 func (r *recent) add(id uint32, st pubStatus, n int) {

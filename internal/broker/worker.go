@@ -21,10 +21,11 @@ type Worker struct {
 	msg    codec.Message
 	except [][]byte
 
-	q     *qmsg        // the QoS 1 message being broadcast, for the Sink
-	batch store.Batch  // this pass's writes
-	acks  []pendingAck // ACKs to send once batch is durable
-	dirty []*Session   // sessions whose records this pass must write
+	q         *qmsg        // the QoS 1 message being broadcast, for the Sink
+	batch     store.Batch  // this pass's writes
+	acks      []pendingAck // ACKs to send once batch is durable
+	dirty     []*Session   // sessions whose records this pass must write
+	validated []Peer       // UDP peers whose address this pass validated
 }
 
 // NewWorker returns a Worker writing to out.
@@ -36,6 +37,9 @@ func (b *Broker) NewWorker(out *deliver.Outbox) *Worker {
 // wait for durability are sent when the commit is done), then everything
 // queued is written.
 func (w *Worker) Flush() {
+	if len(w.validated) > 0 {
+		w.b.revalidate(w)
+	}
 	w.b.commit(w)
 	w.Out.Flush()
 }
