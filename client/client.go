@@ -18,6 +18,21 @@
 // and after a reconnection it resends it on the new connection; the server
 // broadcasts each id once. EmitWait and Flush wait for the ACKs.
 //
+// QoS 1 EMITs are numbered 1, 2, 3, ... within a session, and the server
+// takes them in that order, holding every later one while a number is
+// missing: so the client never gives one up while its session goes on.
+// Over TCP it waits for the ACK as long as the connection lives. Over
+// UDP, an EMIT still unanswered after MaxRetries retransmissions means
+// the connection is dead: a client with Reconnect reconnects, resumes the
+// session and sends the EMIT again; any other client closes, with an
+// error that wraps ErrTimeout (Err), and every EMIT not yet acknowledged
+// fails with that error.
+//
+// The ids of JOIN, LEAVE, PING and QoS 0 EMIT count down from 4294967295
+// while the QoS 1 numbers count up, and never equal a number in use: an
+// ACK or ERROR, which carries only the id, is never credited to the
+// wrong request. The HELLO's id is a random nonce.
+//
 // A QoS 1 MESSAGE carries its session's delivery number. The client ACKs
 // every copy and puts each message on Messages once, in number order,
 // holding early arrivals until the gap before them fills.
@@ -36,10 +51,13 @@
 // Within one Client and one server epoch each QoS 1 message is delivered
 // once, in order. When the server restarts (a new epoch) its numbering
 // starts again, and a message it had not recorded as acknowledged comes
-// again: at least once. A new Client that resumes a session cannot know
-// where the previous one stopped (the WELCOME does not say): it starts at
-// the first QoS 1 MESSAGE, which over TCP is exact; over UDP an older one
-// reordered behind it is still delivered, late. A Client ACKs a message
+// again: at least once. A new Client that resumes a session starts at
+// the WELCOME's next, the oldest number the server has not seen
+// acknowledged, so what the previous Client received without its ACK
+// reaching the server comes again. (A server that predates next does not
+// say; the Client then starts at the first QoS 1 MESSAGE, which over TCP
+// is exact; over UDP an older one reordered behind it is still delivered,
+// late.) A Client ACKs a message
 // when it receives it: read Messages to the end after Close, or what it
 // holds is lost.
 //
@@ -98,7 +116,6 @@ type Client struct {
 	addr   string
 	hello  codec.Hello // asked for on every connection
 
-	nextID   atomic.Uint32
 	lastSent atomic.Int64 // unix nanoseconds
 	lastRecv atomic.Int64 // unix nanoseconds; while busy, not advancing is not silence
 	busy     atomic.Bool  // the reader is waiting for the application to take a message
@@ -113,6 +130,7 @@ type Client struct {
 	changed chan struct{} // closed and replaced whenever cn changes
 	welcome codec.Welcome // the last
 	pending map[uint32]chan error
+	reqID   uint32 // the last request id: they count down from 4294967295
 	pub     publisher
 	rooms   map[string]struct{} // joined, to join again if a session is lost
 	err     error               // why the client closed
@@ -167,7 +185,6 @@ func newClient(scheme, addr string, o Options) *Client {
 		kick: make(chan struct{}, 1), done: make(chan struct{})}
 	c.pub.init()
 	c.ctx, c.cancel = context.WithCancel(context.Background())
-	c.nextID.Store(randomUint32())
 	return c
 }
 
@@ -338,10 +355,17 @@ func (c *Client) sendOn(cn *conn, h codec.Header, body codec.Body) error {
 	return cn.t.send(h, body)
 }
 
-// newID returns a request id, never 0.
+// newID returns the id of a JOIN, LEAVE, PING or QoS 0 EMIT. An ACK or
+// ERROR carries only an id, so request ids must not be the numbers of QoS
+// 1 EMITs (PROTOCOL.md section 2.3): they count down from 4294967295 while
+// the numbers count up, skipping 0, the numbers awaiting their answer and
+// the next ones to be used.
 func (c *Client) newID() uint32 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	for {
-		if id := c.nextID.Add(1); id != 0 {
+		c.reqID--
+		if id := c.reqID; id != 0 && !c.pub.numberLocked(id) {
 			return id
 		}
 	}

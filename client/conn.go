@@ -60,7 +60,13 @@ func (c *Client) dial(ctx context.Context) (*conn, *codec.Welcome, error) {
 	}
 	hello := c.hello // a copy: the UDP handshake pads it
 	w := new(codec.Welcome)
-	if err := t.handshake(ctx, c.newID(), &hello, w); err != nil {
+	// Over UDP the HELLO's id is a random nonce (PROTOCOL.md section 6.2);
+	// it is no request id.
+	nonce := randomUint32()
+	for nonce == 0 {
+		nonce = randomUint32()
+	}
+	if err := t.handshake(ctx, nonce, &hello, w); err != nil {
 		_ = t.abort()
 		return nil, nil, fmt.Errorf("client: handshake: %w", err)
 	}
@@ -102,8 +108,8 @@ func (c *Client) establish(cn *conn, w *codec.Welcome, again bool) bool {
 	// session), and the EMITs not yet acknowledged take the first numbers.
 	if !kept || w.Epoch != c.welcome.Epoch {
 		start := uint32(1)
-		if w.Resumed && w.PubNext != 0 {
-			start = w.PubNext
+		if w.Resumed && w.HasPubNext {
+			start = w.PubNext // 0 after a wrap
 		}
 		c.pub.renumberLocked(start)
 	}

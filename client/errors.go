@@ -22,8 +22,9 @@ var (
 	// ErrClosed is returned by calls on a closed Client, and fails the
 	// QoS 1 EMITs still unacknowledged when it closes.
 	ErrClosed = errors.New("client: closed")
-	// ErrTimeout means a UDP request, or a QoS 1 EMIT, went unanswered
-	// after every retry.
+	// ErrTimeout means a UDP request went unanswered after every retry.
+	// A client without Reconnect whose QoS 1 EMIT went unanswered after
+	// every retry closes with an error that wraps it.
 	ErrTimeout = errors.New("client: no answer from server")
 	// ErrNotConnected is returned by calls that need the connection (a
 	// QoS 0 EMIT, a PING) while a persistent session reconnects.

@@ -29,10 +29,11 @@ const (
 // an arrival is next, early by less than a window, or a duplicate.
 //
 // A fresh Client that resumes a session (Dial with ClientID and Persist,
-// WELCOME resumed) does not know where the previous Client stopped: the
-// WELCOME does not say. It starts at the first number that arrives: the
-// server resends what it did not see acknowledged, in order, so over TCP
-// that is the oldest. Over UDP an older one may still come, reordered or
+// WELCOME resumed) starts at the WELCOME's next, 0 included. A server
+// that predates next does not say where the previous Client stopped; the
+// Client then starts at the first number that arrives: the server resends
+// what it did not see acknowledged, in order, so over TCP that is the
+// oldest. Over UDP an older one may still come, reordered or
 // retransmitted; up to a window below the start such numbers are
 // delivered once, late, rather than dropped.
 //
@@ -73,10 +74,11 @@ func (in *inbound) welcome(w *codec.Welcome) []*Message {
 	} else {
 		in.ready = in.drainInto(in.ready)
 		in.next = 1
-		if w.Resumed && w.Next != 0 {
-			in.next = w.Next // where the server resumes the numbering
+		if w.Resumed && w.HasNext {
+			in.next = w.Next // where the server resumes the numbering (0 after a wrap)
 		}
-		in.learn = !in.known && w.Resumed && w.Next == 0
+		// A server that predates next does not say: learn it.
+		in.learn = !in.known && w.Resumed && !w.HasNext
 		in.late, in.below = false, nil
 	}
 	in.window = window

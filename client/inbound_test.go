@@ -82,6 +82,11 @@ func TestInboundWelcome(t *testing.T) {
 		// resumed=false, but the session id tells.
 		{"same session id, same epoch", codec.Welcome{SessionID: []byte("$a"), Epoch: 7}, 3, nil},
 		{"resumed, new epoch", codec.Welcome{SessionID: []byte("$a"), Epoch: 8, Resumed: true}, 1, []uint32{5, 6}},
+		{"resumed, new epoch, next 9", codec.Welcome{SessionID: []byte("$a"), Epoch: 8, Resumed: true,
+			Next: 9, HasNext: true}, 9, []uint32{5, 6}},
+		// 0 follows 4294967295: a next that is present and 0 is number 0.
+		{"resumed, new epoch, next 0", codec.Welcome{SessionID: []byte("$a"), Epoch: 8, Resumed: true,
+			HasNext: true}, 0, []uint32{5, 6}},
 		{"new session", codec.Welcome{SessionID: []byte("$b"), Epoch: 7}, 1, []uint32{5, 6}},
 	}
 	for _, tt := range tests {
@@ -142,4 +147,11 @@ func TestInboundFreshResume(t *testing.T) {
 	if fresh.next != 1 || fresh.learn {
 		t.Errorf("new session: next = %d, learning %v; want 1, false", fresh.next, fresh.learn)
 	}
+	// A server that says next, 0 included, is taken at its word.
+	var told inbound
+	told.welcome(&codec.Welcome{SessionID: []byte("$a"), Epoch: 7, Resumed: true, HasNext: true})
+	if told.next != 0 || told.learn {
+		t.Errorf("resumed at next 0: next = %d, learning %v; want 0, false", told.next, told.learn)
+	}
+	run(t, &told, []step{{0, arrivalDelivered, []uint32{0}}, {1, arrivalDelivered, []uint32{1}}})
 }

@@ -25,10 +25,12 @@ type Options struct {
 	// UDP waits RetryTimeout randomised up to 1.5 times, doubling.
 	// Default 1 s.
 	RetryTimeout time.Duration
-	// MaxRetries is how many times a UDP request, or a QoS 1 EMIT, is
-	// resent on one connection before it fails with ErrTimeout (a QoS 1
-	// EMIT of a client with Reconnect instead ends the connection and is
-	// resent on the next). Default 4.
+	// MaxRetries is how many times a UDP request is resent on one
+	// connection before it fails with ErrTimeout. A QoS 1 EMIT resent
+	// that many times in vain does not fail alone (its number would be
+	// missing from the session): it ends the connection, and is resent
+	// on the next one with Reconnect, or fails, with every other
+	// unacknowledged EMIT, as the client closes. Default 4.
 	MaxRetries int
 	// MaxFrame is the largest TCP packet accepted from the server. 0
 	// means the max_frame the server announces in WELCOME (the server

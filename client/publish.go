@@ -53,6 +53,17 @@ func (p *publisher) takeIDLocked() uint32 {
 	return id
 }
 
+// numberLocked reports whether id is the number of an EMIT awaiting its
+// answer, or one that the next QoS 1 EMITs may soon take (up to twice the
+// largest window ahead), so that a request id can keep clear of it.
+func (p *publisher) numberLocked(id uint32) bool {
+	if id-p.nextID < 2*dedupIDs {
+		return true
+	}
+	_, ok := p.byID[id]
+	return ok
+}
+
 // renumberLocked numbers the unacknowledged EMITs afresh from start, in
 // their order, for a session whose numbering restarted (a new session, or
 // a server restart): the server has forgotten the old numbers.
@@ -177,8 +188,9 @@ func (p *publisher) transmitAllLocked(cn *conn, now time.Time, retry time.Durati
 // At QoS 1 Emit returns once the EMIT is sent, or queued for the next
 // connection while a client with Reconnect reconnects. It blocks while
 // Options.PublishWindow EMITs await their ACK. The client resends it
-// until the server acknowledges it; an ERROR for it, or ErrTimeout if it
-// gave up, comes to Options.OnError. EmitWait and Flush wait for the ACK.
+// until the server acknowledges it (see the package doc for when it
+// stops); an ERROR for it comes to Options.OnError. EmitWait and Flush
+// wait for the ACK.
 func (c *Client) Emit(e Emit) error {
 	if e.QoS == 0 {
 		body, err := c.encodeEmit(&e)
@@ -194,8 +206,10 @@ func (c *Client) Emit(e Emit) error {
 // EmitWait sends e at QoS 1, whatever e.QoS says, and returns when the
 // server acknowledged it (it then holds the message durably, for the
 // persistent sessions it goes to), with the server's *ServerError if it
-// refused it, or ErrTimeout. If ctx ends first, EmitWait returns
-// ctx.Err() and the EMIT is still resent until acknowledged.
+// refused it, or with the reason the client closed first (one that wraps
+// ErrTimeout when an EMIT went unanswered through every retry). If ctx
+// ends first, EmitWait returns ctx.Err() and the EMIT is still resent
+// until acknowledged.
 func (c *Client) EmitWait(ctx context.Context, e Emit) error {
 	e.QoS = 1
 	pe, err := c.emitQoS1(ctx, &e, true)
@@ -277,11 +291,19 @@ func (c *Client) emitQoS1(ctx context.Context, e *Emit, waited bool) (*pubEmit, 
 		}
 		c.sendMu.Unlock()
 		switch {
-		case err != nil && !c.opts.Reconnect:
-			c.resolve(pe, err)
-			return nil, err
 		case cn != nil && cn.t.unreliable():
+			// A datagram that could not be sent is one lost on the way:
+			// the retransmission timer sends it again.
 			c.wake()
+		case err != nil:
+			// The EMIT has its number: it must not be given up while the
+			// session goes on. The connection cannot carry it: end the
+			// connection, and the EMIT is sent again on the next one
+			// (Reconnect) or fails as the client closes.
+			cn.drop(fmt.Errorf("client: sending a QoS 1 EMIT: %w", err))
+			if !c.opts.Reconnect {
+				return nil, err
+			}
 		}
 		return pe, nil
 	}
@@ -389,17 +411,24 @@ func (c *Client) retransmitLoop() {
 	}
 }
 
+// errPublishTimeout ends a connection on which a QoS 1 EMIT went
+// unacknowledged through every retransmission.
+var errPublishTimeout = fmt.Errorf("%w: a QoS 1 EMIT went unacknowledged through every retransmission", ErrTimeout)
+
 // retransmit resends what is overdue on the connection in use and returns
 // the next deadline (zero if none). An EMIT resent MaxRetries times in
-// vain fails with ErrTimeout, or, for a client with Reconnect, ends the
-// connection: it is resent on the next.
+// vain is never skipped, since the server takes a session's QoS 1 EMITs in
+// number order and would hold every later one for it: the connection
+// counts as dead instead. A client with Reconnect reconnects and sends
+// the EMIT again; any other client closes, and its unacknowledged EMITs
+// fail with an error that wraps ErrTimeout.
 func (c *Client) retransmit(now time.Time) time.Time {
 	c.sendMu.Lock()
 	defer c.sendMu.Unlock()
 	var (
-		due, failed []*pubEmit
-		next        time.Time
-		giveUp      bool
+		due    []*pubEmit
+		next   time.Time
+		giveUp bool
 	)
 	c.mu.Lock()
 	cn := c.cn
@@ -415,12 +444,8 @@ func (c *Client) retransmit(now time.Time) time.Time {
 				continue
 			}
 			if pe.tries > c.opts.MaxRetries {
-				if c.opts.Reconnect {
-					giveUp = true
-					break
-				}
-				failed = append(failed, pe)
-				continue
+				giveUp = true
+				break
 			}
 			pe.sentLocked(cn, now, c.opts.RetryTimeout)
 			due = append(due, pe)
@@ -430,15 +455,16 @@ func (c *Client) retransmit(now time.Time) time.Time {
 		}
 	}
 	c.mu.Unlock()
-	if giveUp {
-		cn.drop(fmt.Errorf("%w: a QoS 1 EMIT went unacknowledged through every retry", ErrTimeout))
+	switch {
+	case giveUp && c.opts.Reconnect:
+		cn.drop(errPublishTimeout)
+		return time.Time{}
+	case giveUp:
+		c.shutdown(errPublishTimeout)
 		return time.Time{}
 	}
 	for _, pe := range due {
 		_ = c.transmit(cn, pe, true)
-	}
-	for _, pe := range failed {
-		c.resolve(pe, ErrTimeout)
 	}
 	return next
 }

@@ -175,6 +175,52 @@ func TestQoS1UDPTimeout(t *testing.T) {
 	}
 }
 
+// TestQoS1UDPGiveUpCloses: a client without Reconnect whose QoS 1 EMIT
+// went unacknowledged through every retransmission does not skip its
+// number (the server takes a session's QoS 1 EMITs in number order and
+// would hold every later one for it): it closes, with an error that wraps
+// ErrTimeout, and its unacknowledged EMITs fail with it. (Clients before
+// this test failed the one EMIT and went on numbering: every later QoS 1
+// EMIT of the session was held by the server and timed out in turn.)
+func TestQoS1UDPGiveUpCloses(t *testing.T) {
+	t.Parallel()
+	srv := testutil.Start(t, nil)
+	sub := dial(t, srv.TCPURL(), client.Options{})
+	testutil.Join(t, sub, "r")
+	// The path loses every copy of the first QoS 1 EMIT, and nothing else.
+	relay := testutil.NewUDPRelay(t, srv.UDPAddr().(*net.UDPAddr), func(d testutil.Direction, b []byte) bool {
+		h := b[min(len(b), codec.SessionIDLen):]
+		return d == testutil.ToServer && len(h) >= codec.HeaderLen && codec.Type(h[1]) == codec.TypeEmit &&
+			h[2]&3 == 1 && h[4] == 0 && h[5] == 0 && h[6] == 0 && h[7] == 1
+	})
+	c := dial(t, "udp://"+relay.Addr.String(), client.Options{RetryTimeout: 20 * time.Millisecond, MaxRetries: 3})
+	if err := c.Emit(client.Emit{Rooms: []string{"r"}, Data: 0, QoS: 1}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), testutil.Timeout)
+	defer cancel()
+	if err := c.EmitWait(ctx, client.Emit{Rooms: []string{"r"}, Data: 1}); !errors.Is(err, client.ErrTimeout) {
+		t.Fatalf("EmitWait of the EMIT after the lost one = %v, want one wrapping ErrTimeout", err)
+	}
+	select {
+	case <-c.Done():
+	case <-time.After(testutil.Timeout):
+		t.Fatalf("the client is still open after its EMIT went unanswered (stats %+v)", c.Stats())
+	}
+	if err := c.Err(); !errors.Is(err, client.ErrTimeout) {
+		t.Errorf("Err() = %v, want one wrapping ErrTimeout", err)
+	}
+	if err := c.Emit(client.Emit{Rooms: []string{"r"}, QoS: 1}); !errors.Is(err, client.ErrClosed) {
+		t.Errorf("Emit after giving up = %v, want ErrClosed", err)
+	}
+	if s := c.Stats(); s.Failed != 2 || s.Acked != 0 {
+		t.Errorf("stats %+v, want both EMITs failed, none acknowledged", s)
+	}
+	// The second EMIT reached the server, which holds it for number 1:
+	// the subscriber gets nothing.
+	expectNothing(t, sub, 50*time.Millisecond)
+}
+
 // TestPublishWindow: Emit blocks while PublishWindow EMITs await their
 // ACK, and EmitWait gives up with its context.
 func TestPublishWindow(t *testing.T) {

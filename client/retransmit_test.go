@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"errors"
+	"math"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -156,4 +157,30 @@ func TestJitter(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestRequestIDsAvoidNumbers: request ids skip the numbers of QoS 1 EMITs
+// awaiting their answer and the next ones to be used, where the two
+// counters meet (after a resume from a pub_next near the top, say).
+func TestRequestIDsAvoidNumbers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, _ := fakeClient(t, Options{})
+		defer c.Close()
+		c.mu.Lock()
+		c.pub.renumberLocked(math.MaxUint32 - 9)
+		c.mu.Unlock()
+		if err := c.Emit(Emit{Rooms: []string{"r"}, QoS: 1}); err != nil { // number 4294967286, pending
+			t.Fatal(err)
+		}
+		for range 3000 {
+			id := c.newID()
+			c.mu.Lock()
+			_, pending := c.pub.byID[id]
+			ahead := id - c.pub.nextID
+			c.mu.Unlock()
+			if id == 0 || pending || ahead < 2*dedupIDs {
+				t.Fatalf("request id %d: zero, pending or among the next QoS 1 numbers (next %d)", id, c.pub.nextID)
+			}
+		}
+	})
 }

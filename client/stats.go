@@ -7,7 +7,7 @@ type Stats struct {
 	Emitted       uint64 // QoS 1 EMITs accepted by Emit or EmitWait
 	Retransmitted uint64 // QoS 1 EMITs sent again with DUP: on the UDP timer, or after a reconnection
 	Acked         uint64 // QoS 1 EMITs the server acknowledged
-	Failed        uint64 // QoS 1 EMITs given up: refused, ErrTimeout, or the client closed
+	Failed        uint64 // QoS 1 EMITs that failed: refused, or unacknowledged when the client closed
 	Received      uint64 // QoS 1 MESSAGEs received, every copy
 	Delivered     uint64 // QoS 1 messages put on Messages: each once
 	Duplicates    uint64 // QoS 1 MESSAGEs dropped as delivered or held already (ACKed again)
