@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/packetd/packetd/codec"
 	"github.com/packetd/packetd/internal/deliver"
@@ -57,6 +58,7 @@ type Session struct {
 	progressed bool      // acknowledgements moved on: rewrite the record within a second
 }
 
+// setID sets the session's id, once, before the session is published.
 func (s *Session) setID(id uint64) {
 	b := &s.nameArr
 	b[0] = '$'
@@ -65,7 +67,9 @@ func (s *Session) setID(id uint64) {
 		raw[i] = byte(id >> (56 - 8*i))
 	}
 	hex.Encode(b[1:], raw[:])
-	s.id, s.name = id, string(b[:])
+	// The name is a view of nameArr, which never changes afterwards: one
+	// allocation less per session.
+	s.id, s.name = id, unsafe.String(&b[0], len(b))
 }
 
 // ID returns the 64-bit session id (the UDP datagram prefix).
