@@ -6,6 +6,9 @@ import (
 	"slices"
 	"testing"
 	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/packetd/packetd/codec"
 )
@@ -139,5 +142,28 @@ func TestWindow(t *testing.T) {
 		if err := w.wait(ctx); err == nil {
 			t.Error("wait: got nil after cancel")
 		}
+	}
+}
+
+func TestGROSegment(t *testing.T) {
+	oob := unix.UnixRights(3) // another control message first
+	c := make([]byte, unix.CmsgSpace(4))
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&c[0]))
+	h.Level, h.Type = unix.SOL_UDP, unix.UDP_GRO
+	h.SetLen(unix.CmsgLen(4))
+	binary.NativeEndian.PutUint32(c[unix.CmsgLen(0):], 97)
+	oob = append(oob, c...)
+	if got := groSegment(oob); got != 97 {
+		t.Errorf("got segment %d, want 97", got)
+	}
+	if got := groSegment(oob[:len(oob)-len(c)]); got != 0 {
+		t.Errorf("without UDP_GRO: got %d, want 0", got)
+	}
+	// each splits a coalesced run into its datagrams.
+	s := &udpSession{buf: []byte("0123456789abcdefghijklmnopqrstuv!!"), seg: 16}
+	var got []string
+	s.each(func(pkt []byte) { got = append(got, string(pkt)) })
+	if want := []string{"0123456789abcdef", "ghijklmnopqrstuv"}; !slices.Equal(got, want) {
+		t.Errorf("got %q, want %q (the 2-byte tail is no packet)", got, want)
 	}
 }

@@ -192,6 +192,7 @@ func (e *env) open(ctx context.Context, d *dialer, n int, receiver, join bool, r
 	dd.readBuf = readBuf
 	dd.sockBuf = 256 << 10
 	if receiver {
+		dd.gro = e.cfg.UDPGRO
 		dd.sockBuf = 4 << 20
 		if n > 100 {
 			dd.sockBuf = 1 << 20

@@ -45,6 +45,12 @@ type Config struct {
 	Window     int           // QoS 1 EMITs a publisher keeps unacknowledged, 1-1000; default 100
 	Persist    bool          // receivers open persistent sessions (the server stores their QoS 1 messages)
 	Warmup     time.Duration // traffic before the measurement starts, not measured
+	// UDPGRO makes UDP receivers turn on UDP_GRO: the datagrams of one of
+	// the server's GSO runs arrive in one read. Fewer reads here; and over
+	// loopback, where a receiver's kernel work is done in the sender's
+	// send call, the server's sends no longer pay for splitting the runs.
+	// Off by default, as a device reads one datagram at a time.
+	UDPGRO bool
 
 	Server      string      // host:port of a running packetd, both transports; "" spawns one per transport
 	ServerPID   int         // the external server's pid, for its CPU and memory

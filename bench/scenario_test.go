@@ -108,12 +108,16 @@ func TestScenarioCounts(t *testing.T) {
 // TestFanoutFlood floods a few subscribers for a fixed time: the run ends
 // by -t and the counts add up whatever was lost.
 func TestFanoutFlood(t *testing.T) {
-	for _, transport := range []string{"tcp", "udp"} {
-		t.Run(transport, func(t *testing.T) {
-			cfg := testConfig(ScenarioFanout, transport)
+	for _, tt := range []struct {
+		name, transport string
+		gro             bool
+	}{{"tcp", "tcp", false}, {"udp", "udp", false}, {"udp gro", "udp", true}} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := testConfig(ScenarioFanout, tt.transport)
 			cfg.Clients = 3
 			cfg.Duration = 300 * time.Millisecond
 			cfg.Warmup = 100 * time.Millisecond
+			cfg.UDPGRO = tt.gro
 			res := runOne(t, cfg)
 			if res.Sent.Packets == 0 || res.Received.Packets == 0 {
 				t.Fatalf("got sent %d, received %d, want both", res.Sent.Packets, res.Received.Packets)
@@ -121,8 +125,11 @@ func TestFanoutFlood(t *testing.T) {
 			if got, want := res.Received.Packets+res.LostPackets, 3*res.Sent.Packets; got != want {
 				t.Errorf("got delivered %d + lost %d = %d, want %d", res.Received.Packets, res.LostPackets, got, want)
 			}
-			if transport == "tcp" && res.LostPackets != 0 {
+			if tt.transport == "tcp" && res.LostPackets != 0 {
 				t.Errorf("got %d lost over TCP, want 0", res.LostPackets)
+			}
+			if res.Duplicates != 0 {
+				t.Errorf("got %d duplicates, want 0", res.Duplicates)
 			}
 		})
 	}

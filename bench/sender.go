@@ -109,6 +109,8 @@ func (s *sender) run(ctx context.Context, p *sendPlan) error {
 		defer runtime.UnlockOSThread()
 		_ = unix.Prctl(unix.PR_SET_TIMERSLACK, 1000, 0, 0, 0)
 	}
+	pace := pacer{precise: p.precise}
+	defer pace.stop()
 	if p.rate > 0 {
 		interval = int64(float64(time.Second) / p.rate)
 		next = time.Now().UnixNano() + int64(s.phase)
@@ -120,7 +122,7 @@ func (s *sender) run(ctx context.Context, p *sendPlan) error {
 		k := p.batch
 		now := time.Now().UnixNano()
 		if interval > 0 {
-			sleepUntil(ctx, next, p.precise)
+			pace.sleepUntil(ctx, next)
 			now = time.Now().UnixNano()
 			k = int(min(max((now-next)/interval+1, 1), 1024))
 		}
@@ -303,22 +305,39 @@ func (s *sender) settle(ctx context.Context) error {
 	return nil
 }
 
-// sleepUntil sleeps until t (unix nanoseconds) or ctx's end. Go's timers
-// wake up to a millisecond late on Linux; precise sleeps end with
-// nanosleep(2), which wakes within the thread's timer slack.
+// sleepUntil sleeps until t (unix nanoseconds) or ctx's end.
 func sleepUntil(ctx context.Context, t int64, precise bool) {
+	p := pacer{precise: precise}
+	p.sleepUntil(ctx, t)
+	p.stop()
+}
+
+// pacer sleeps until given times, reusing one timer. Go's timers wake up
+// to a millisecond late on Linux; a precise pacer ends each sleep with
+// nanosleep(2), which wakes within the thread's timer slack.
+type pacer struct {
+	precise bool
+	timer   *time.Timer
+}
+
+func (p *pacer) sleepUntil(ctx context.Context, t int64) {
 	const slack = 10 * time.Microsecond
 	for ctx.Err() == nil {
 		d := time.Duration(t - time.Now().UnixNano())
 		switch {
 		case d <= 0:
 			return
-		case !precise || d > 3*time.Millisecond:
-			if precise {
+		case !p.precise || d > 3*time.Millisecond:
+			if p.precise {
 				d -= 2 * time.Millisecond
 			}
+			if p.timer == nil {
+				p.timer = time.NewTimer(d)
+			} else {
+				p.timer.Reset(d)
+			}
 			select {
-			case <-time.After(d):
+			case <-p.timer.C:
 			case <-ctx.Done():
 			}
 		default:
@@ -328,6 +347,12 @@ func sleepUntil(ctx context.Context, t int64, precise bool) {
 			ts := syscall.NsecToTimespec(int64(d))
 			_ = syscall.Nanosleep(&ts, nil)
 		}
+	}
+}
+
+func (p *pacer) stop() {
+	if p.timer != nil {
+		p.timer.Stop()
 	}
 }
 

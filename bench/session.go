@@ -40,8 +40,9 @@ const joinID = 0xfffffff1
 type dialer struct {
 	transport string // "tcp" or "udp"
 	addr      string
-	readBuf   int // TCP read buffer
-	sockBuf   int // UDP socket buffers
+	readBuf   int  // TCP read buffer
+	sockBuf   int  // UDP socket buffers
+	gro       bool // UDP: coalesce the server's GSO runs
 	timeout   time.Duration
 }
 
@@ -52,7 +53,7 @@ func (d *dialer) dial(ctx context.Context, hello codec.Hello) (session, error) {
 	var s session
 	var err error
 	if d.transport == "udp" {
-		s, err = dialUDP(ctx, d.addr, &hello, d.sockBuf)
+		s, err = dialUDP(ctx, d.addr, &hello, d.sockBuf, d.gro)
 	} else {
 		s, err = dialTCP(ctx, d.addr, &hello, d.readBuf)
 	}

@@ -8,6 +8,8 @@ import (
 	"net"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/packetd/packetd/codec"
 )
 
@@ -15,18 +17,26 @@ import (
 // session (the server answers to the source address, so sessions cannot
 // share a socket), datagrams read into one reused buffer.
 //
+// A receiving session turns on UDP_GRO where the kernel has it: the
+// datagrams the server sends it in one GSO run (packetd cuts a run of
+// MESSAGEs to one member into segments with UDP_SEGMENT) then arrive in
+// one read, with their segment size, instead of one read each.
+//
 // One goroutine reads; any number may write (each datagram is one write).
 type udpSession struct {
 	c       *net.UDPConn
 	welcome welcomeInfo
 	buf     []byte
+	gro     bool
+	seg     int // the segment size of the datagrams in buf, 0: one datagram
+	oob     [64]byte
 }
 
 // dialUDP opens a socket connected to addr, says HELLO (padded to the
 // minimum datagram size), resending it on the protocol's schedule until a
 // WELCOME with its nonce arrives or ctx ends, then validates its address
 // with a PING. sockBuf, if not 0, is the socket buffer size to ask for.
-func dialUDP(ctx context.Context, addr string, hello *codec.Hello, sockBuf int) (*udpSession, error) {
+func dialUDP(ctx context.Context, addr string, hello *codec.Hello, sockBuf int, gro bool) (*udpSession, error) {
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "udp", addr)
 	if err != nil {
@@ -41,7 +51,26 @@ func dialUDP(ctx context.Context, addr string, hello *codec.Hello, sockBuf int) 
 		c.Close()
 		return nil, err
 	}
+	if gro {
+		s.enableGRO()
+	}
 	return s, nil
+}
+
+// enableGRO asks the kernel to coalesce the datagrams of a GSO run.
+func (s *udpSession) enableGRO() {
+	rc, err := s.c.SyscallConn()
+	if err != nil {
+		return
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_UDP, unix.UDP_GRO, 1)
+	}); err != nil || serr != nil {
+		return
+	}
+	s.gro = true
+	s.buf = make([]byte, 64<<10) // a coalesced run is at most 64 KiB
 }
 
 func (s *udpSession) handshake(ctx context.Context, hello *codec.Hello) error {
@@ -65,6 +94,7 @@ func (s *udpSession) handshake(ctx context.Context, hello *codec.Hello) error {
 	// Room for the largest datagram the server sends, and one byte to
 	// tell a larger one (which it never sends).
 	s.buf = make([]byte, max(s.welcome.maxDatagram, codec.DefaultMaxDatagram)+1)
+	s.seg = 0
 	// Validate the address: the first datagram with the session id does.
 	ping := s.appendPacket(nil, codec.Header{Type: codec.TypePing, ID: pingID}, nil)
 	return s.exchange(ctx, ping[codec.LenPrefixLen:], func(pkt []byte) (bool, error) {
@@ -149,18 +179,58 @@ func (s *udpSession) recv(fn func(pkt []byte)) error {
 	return s.each(fn)
 }
 
-// read waits for one datagram.
+// read waits for one datagram, or with GRO for one run of them.
 func (s *udpSession) read() error {
-	n, err := s.c.Read(s.buf[:cap(s.buf)])
+	if !s.gro {
+		n, err := s.c.Read(s.buf[:cap(s.buf)])
+		s.buf = s.buf[:max(n, 0)]
+		return err
+	}
+	n, oobn, _, _, err := s.c.ReadMsgUDPAddrPort(s.buf[:cap(s.buf)], s.oob[:])
+	if err != nil {
+		s.buf = s.buf[:0]
+		return err
+	}
 	s.buf = s.buf[:n]
+	s.seg = groSegment(s.oob[:oobn])
 	return err
 }
 
-// each calls fn with the datagram read last, once, if it can be a packet.
-// The packet aliases the read buffer and is valid during the call.
+// groSegment returns the segment size the UDP_GRO control message gives,
+// 0 without one.
+func groSegment(oob []byte) int {
+	for len(oob) > 0 {
+		h, data, rest, err := unix.ParseOneSocketControlMessage(oob)
+		if err != nil {
+			return 0
+		}
+		if h.Level == unix.SOL_UDP && h.Type == unix.UDP_GRO {
+			switch {
+			case len(data) >= 4:
+				return int(binary.NativeEndian.Uint32(data)) // an int
+			case len(data) >= 2:
+				return int(binary.NativeEndian.Uint16(data))
+			}
+		}
+		oob = rest
+	}
+	return 0
+}
+
+// each calls fn with each datagram read last that can be a packet. The
+// packet aliases the read buffer and is valid during the call.
 func (s *udpSession) each(fn func(pkt []byte)) error {
-	if n := len(s.buf); n >= codec.HeaderLen {
-		fn(s.buf[:n:n])
+	b := s.buf
+	seg := s.seg
+	if seg <= 0 {
+		seg = len(b)
+	}
+	for len(b) > 0 {
+		n := min(seg, len(b))
+		if n >= codec.HeaderLen {
+			fn(b[:n:n])
+		}
+		b = b[n:]
 	}
 	s.buf = s.buf[:0]
 	return nil

@@ -98,6 +98,7 @@ func newFlagSet(o *options, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&c.QoS, "qos", 0, "0 or 1")
 	register(fs, intValue{&c.Window}, "QoS 1 window", "window")
 	fs.BoolVar(&c.Persist, "persist", false, "persistent receivers")
+	fs.BoolVar(&c.UDPGRO, "udp-gro", false, "UDP receivers coalesce the server's GSO runs")
 	fs.StringVar(&o.transports, "transport", "tcp", "tcp, udp or tcp,udp")
 	fs.StringVar(&c.Server, "server", "", "a running packetd")
 	fs.IntVar(&c.ServerPID, "server-pid", 0, "its pid")

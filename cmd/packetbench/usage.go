@@ -52,6 +52,10 @@ Load:
                        server writes their messages to disk before its ACK
                        (a spawned server gets a temporary -data-dir)
   --transport LIST     tcp, udp or tcp,udp (tcp)
+  --udp-gro            UDP receivers turn on UDP_GRO and read each of the
+                       server's GSO runs at once, not one datagram per read
+                       (over loopback this also spares the server's sends
+                       the kernel's splitting of the runs; off: as devices)
 
 Server:
   --server HOST:PORT   a running packetd (TCP and UDP on that port)
