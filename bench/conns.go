@@ -78,6 +78,10 @@ func (e *env) conns(ctx context.Context) (*Result, error) {
 			if len(ss) > 0 {
 				res.Server.RSSPerSessionBytes = (after.RSS - before.RSS) / int64(len(ss))
 			}
+			if res.Server.RSSPerSessionBytes <= 0 {
+				c.note("[%s] the server's RSS did not grow (%d KiB before, %d KiB after): it reused memory that earlier sessions freed; a fresh server (the default) measures sessions alone",
+					e.transport, before.RSS>>10, after.RSS>>10)
+			}
 		}
 	}
 	return &res, ctx.Err()

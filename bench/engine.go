@@ -186,12 +186,19 @@ func (e *env) hello(receiver bool, i int) codec.Hello {
 	return h
 }
 
-// open opens n sessions through d, each joining the run's room if join.
-func (e *env) open(ctx context.Context, d *dialer, n int, receiver, join bool, readBuf int) ([]session, error) {
+// role says what the sessions open opens are for.
+type role struct {
+	receiver bool // they measure: large buffers, persistent with --persist
+	member   bool // they join the run's room
+	readBuf  int  // TCP read buffer
+}
+
+// open opens n sessions through d for role r.
+func (e *env) open(ctx context.Context, d *dialer, n int, r role) ([]session, error) {
 	dd := *d
-	dd.readBuf = readBuf
+	dd.readBuf = r.readBuf
 	dd.sockBuf = 256 << 10
-	if receiver {
+	if r.receiver {
 		dd.gro = e.cfg.UDPGRO
 		dd.sockBuf = 4 << 20
 		if n > 100 {
@@ -199,12 +206,12 @@ func (e *env) open(ctx context.Context, d *dialer, n int, receiver, join bool, r
 		}
 	}
 	ss, err := openAll(ctx, n, 128, func(ctx context.Context, i int) (session, error) {
-		s, err := dd.dial(ctx, e.hello(receiver, i))
+		s, err := dd.dial(ctx, e.hello(r.receiver, i))
 		if err != nil {
 			return nil, err
 		}
-		if join {
-			if err := joinRoom(ctx, s, e.room); err != nil {
+		if r.member {
+			if err := join(ctx, s, e.room); err != nil {
 				s.Close()
 				return nil, fmt.Errorf("bench: joining room %s: %w", e.room, err)
 			}
@@ -219,9 +226,6 @@ func (e *env) open(ctx context.Context, d *dialer, n int, receiver, join bool, r
 	e.mu.Unlock()
 	return ss, nil
 }
-
-// joinRoom is join with a clear error.
-func joinRoom(ctx context.Context, s session, room []byte) error { return join(ctx, s, room) }
 
 // checkSize fails if a message of the run's size cannot reach UDP
 // members: MESSAGEs over the server's max_datagram are not sent to them.

@@ -12,11 +12,11 @@ import (
 // that --loss is the loss each delivery sees.
 func (e *env) fanout(ctx context.Context) (*Result, error) {
 	c := e.cfg
-	subs, err := e.open(ctx, e.impaired, c.Clients, true, true, subscriberBuf(c.Clients))
+	subs, err := e.open(ctx, e.impaired, c.Clients, role{receiver: true, member: true, readBuf: subscriberBuf(c.Clients)})
 	if err != nil {
 		return nil, err
 	}
-	pubs, err := e.open(ctx, e.direct, c.Publishers, false, false, 16<<10)
+	pubs, err := e.open(ctx, e.direct, c.Publishers, role{readBuf: 16 << 10})
 	if err != nil {
 		return nil, err
 	}

@@ -12,11 +12,11 @@ import (
 // the sinks do not.
 func (e *env) ingest(ctx context.Context) (*Result, error) {
 	c := e.cfg
-	sinks, err := e.open(ctx, e.direct, c.Sinks, true, true, 256<<10)
+	sinks, err := e.open(ctx, e.direct, c.Sinks, role{receiver: true, member: true, readBuf: 256 << 10})
 	if err != nil {
 		return nil, err
 	}
-	devices, err := e.open(ctx, e.impaired, c.Clients, false, false, 4<<10)
+	devices, err := e.open(ctx, e.impaired, c.Clients, role{readBuf: 4 << 10})
 	if err != nil {
 		return nil, err
 	}

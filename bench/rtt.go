@@ -13,7 +13,7 @@ import (
 // The clients go through the impairment proxy, both ways.
 func (e *env) rtt(ctx context.Context) (*Result, error) {
 	c := e.cfg
-	clients, err := e.open(ctx, e.impaired, c.Clients, true, false, 64<<10)
+	clients, err := e.open(ctx, e.impaired, c.Clients, role{receiver: true, readBuf: 64 << 10})
 	if err != nil {
 		return nil, err
 	}

@@ -193,7 +193,8 @@ type Spawned struct {
 // Spawn starts a server child on 127.0.0.1 random ports and waits for its
 // addresses. The child dies with the parent: it serves until its standard
 // input (a pipe from this process) closes, and gets SIGKILL should this
-// process die first.
+// process die first. It runs in a process group of its own, out of reach
+// of the terminal's Ctrl-C.
 func Spawn(ctx context.Context, sc SpawnConfig) (*Spawned, error) {
 	argv := sc.Command
 	if len(argv) == 0 {
@@ -205,7 +206,10 @@ func Spawn(ctx context.Context, sc SpawnConfig) (*Spawned, error) {
 	}
 	args := append(append(argv[1:len(argv):len(argv)], "-tcp=127.0.0.1:0", "-udp=127.0.0.1:0"), sc.Flags...)
 	cmd := exec.Command(argv[0], args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	// Its own process group: a Ctrl-C at the terminal interrupts the
+	// run, which then stops the server itself once it has read its
+	// counters.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	if len(sc.Env) > 0 {
 		cmd.Env = append(os.Environ(), sc.Env...)
 	}
