@@ -92,9 +92,10 @@ type Server struct {
 	loops   atomic.Pointer[map[int]*loop] // by socket fd; copy on write
 	loopsMu sync.Mutex                    // serialises writers of loops
 
-	hellosMu sync.Mutex                  // guards the two fields below and session.pending
-	hellos   map[netip.AddrPort]*session // live sessions by the address their HELLO came from (the latest per address)
-	pending  int                         // sessions whose address is not validated yet
+	hellosMu   sync.Mutex                  // guards the fields below and session.pending
+	hellos     map[netip.AddrPort]*session // recent sessions by the address their HELLO came from (the latest per address)
+	hellosPeak int                         // the most entries hellos has held since it was made
+	pending    int                         // sessions whose address is not validated yet
 
 	timerMu sync.Mutex // guards timer: the OnTick goroutine and Shutdown share it
 	timer   *broker.Worker

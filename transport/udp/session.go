@@ -19,8 +19,9 @@ type session struct {
 	sess     *broker.Session
 	helloID  uint32         // the HELLO's header id, to recognise a retransmitted HELLO
 	helloAP  netip.AddrPort // where the HELLO came from: the key in Server.hellos
+	indexed  bool           // may be in Server.hellos; used by the sweep only
 	pending  bool           // counted in Server.pending; guarded by Server.hellosMu
-	created  time.Time
+	created  int64 // unix nanoseconds of the HELLO
 	lastSeen atomic.Int64 // unix nanoseconds of the last datagram
 	ended    atomic.Bool
 
@@ -169,6 +170,11 @@ func (s *Server) receive(l *loop, ap netip.AddrPort, buf []byte) {
 	}
 }
 
+// helloMemory is how long a validated session's HELLO is remembered, so
+// that a copy of it gets the same WELCOME: a client resends a HELLO for at
+// most 31 s (PROTOCOL.md section 6.2).
+const helloMemory = 32 * time.Second
+
 // hello opens a session, or answers a retransmitted HELLO with the same
 // WELCOME.
 func (s *Server) hello(l *loop, ap netip.AddrPort, p codec.Packet, n int) {
@@ -195,8 +201,8 @@ func (s *Server) hello(l *loop, ap netip.AddrPort, p codec.Packet, n int) {
 		s.stats.HelloPendingFull.Add(1)
 		return
 	}
-	ss := &session{srv: s, helloID: p.ID, helloAP: ap, created: time.Now()}
-	ss.lastSeen.Store(ss.created.UnixNano())
+	ss := &session{srv: s, helloID: p.ID, helloAP: ap, indexed: true, created: time.Now().UnixNano()}
+	ss.lastSeen.Store(ss.created)
 	ss.path.Store(newPath(l, ap, n))
 	sess, code := s.broker.Open(l.w, ss, p.Header, p.Body) // Attach sets ss.sess
 	switch {
@@ -212,6 +218,7 @@ func (s *Server) hello(l *loop, ap netip.AddrPort, p codec.Packet, n int) {
 	s.table.put(sess.ID(), ss)
 	s.hellosMu.Lock()
 	s.hellos[ap] = ss
+	s.hellosPeak = max(s.hellosPeak, len(s.hellos))
 	ss.pending = true
 	s.pending++
 	s.hellosMu.Unlock()
@@ -301,14 +308,19 @@ func (s *Server) forget(ss *session) bool {
 		return false
 	}
 	s.table.del(ss.sess.ID(), ss)
+	s.unindex(ss)
+	s.unpend(ss)
+	s.stats.UDPSessions.Add(-1)
+	return true
+}
+
+// unindex takes ss out of the HELLO index.
+func (s *Server) unindex(ss *session) {
 	s.hellosMu.Lock()
 	if s.hellos[ss.helloAP] == ss {
 		delete(s.hellos, ss.helloAP)
 	}
 	s.hellosMu.Unlock()
-	s.unpend(ss)
-	s.stats.UDPSessions.Add(-1)
-	return true
 }
 
 // sweep ends sessions that were silent too long: an unvalidated one after
@@ -330,9 +342,32 @@ func (s *Server) sweep(now time.Time) {
 		case p.token != nil && !p.validated.Load() && now.Sub(time.Unix(0, p.challenged.Load())) >= time.Second:
 			// The PING or its PONG was lost: ask again (within the budget).
 			ss.challenge(s.timer, p, now)
+		case ss.indexed && p.validated.Load() && now.Sub(time.Unix(0, ss.created)) > helloMemory:
+			// Past the client's HELLO retransmissions, no copy of its
+			// HELLO is on the way: the index need not hold it (an entry
+			// costs ~100 bytes).
+			ss.indexed = false
+			s.unindex(ss)
 		}
 	}
 	s.timer.Out.Flush()
+	s.compactHellos()
+}
+
+// compactHellos rebuilds the HELLO index once it holds under a quarter of
+// its peak: a Go map keeps the memory of its largest size, and a burst of
+// HELLOs (a fleet reconnecting) would otherwise cost it for good.
+func (s *Server) compactHellos() {
+	s.hellosMu.Lock()
+	defer s.hellosMu.Unlock()
+	if s.hellosPeak < 1024 || len(s.hellos) > s.hellosPeak/4 {
+		return
+	}
+	m := make(map[netip.AddrPort]*session, len(s.hellos))
+	for ap, ss := range s.hellos {
+		m[ap] = ss
+	}
+	s.hellos, s.hellosPeak = m, len(m)
 }
 
 // table is the session table, sharded to keep event loops from contending.
