@@ -21,8 +21,8 @@ type session struct {
 	helloAP  netip.AddrPort // where the HELLO came from: the key in Server.hellos
 	indexed  bool           // may be in Server.hellos; used by the sweep only
 	pending  bool           // counted in Server.pending; guarded by Server.hellosMu
-	created  int64 // unix nanoseconds of the HELLO
-	lastSeen atomic.Int64 // unix nanoseconds of the last datagram
+	created  int64          // unix nanoseconds of the HELLO
+	lastSeen atomic.Int64   // unix nanoseconds of the last datagram
 	ended    atomic.Bool
 
 	mu   sync.Mutex // serialises path changes
