@@ -75,6 +75,7 @@ func TestScenarioCounts(t *testing.T) {
 	for _, tt := range tests {
 		for _, transport := range []string{"tcp", "udp"} {
 			t.Run(tt.name+"/"+transport, func(t *testing.T) {
+				t.Parallel()
 				cfg := testConfig(tt.scenario, transport)
 				cfg.QoS = tt.qos
 				cfg.Clients = tt.clients
@@ -261,6 +262,7 @@ func TestRunErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
 			_, err := Run(ctx, tt.cfg)
