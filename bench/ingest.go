@@ -24,15 +24,14 @@ func (e *env) ingest(ctx context.Context) (*Result, error) {
 	if err := e.checkSize(devices[0], emit); err != nil {
 		return nil, err
 	}
-	t := &traffic{rec: e.newRecorder(c.Clients, c.Sinks), expects: map[int][]*sender{}}
+	t := &traffic{rec: e.newRecorder(c.Clients, c.Sinks)}
 	for i, s := range devices {
 		sn := newSender(s, t.rec, uint32(i), e.run, c.Size, emit, c.QoS == 1, c.Window)
 		t.senders = append(t.senders, sn)
-		t.receivers = append(t.receivers, newReceiver(s, nil, sn, c.Size))
+		t.add(newReceiver(s, nil, sn, c.Size), nil)
 	}
 	for _, s := range sinks {
-		t.expects[len(t.receivers)] = t.senders
-		t.receivers = append(t.receivers, newReceiver(s, t.rec.NewLocal(), nil, c.Size))
+		t.add(newReceiver(s, t.rec.NewLocal(), nil, c.Size), t.senders)
 	}
 	return e.runTraffic(ctx, t)
 }

@@ -83,8 +83,8 @@ func (b *backlog) outstandingLocked() int64 {
 	for _, s := range b.t.senders {
 		sent += s.total.Load()
 	}
-	for i := range b.t.expects {
-		got += b.t.receivers[i].all.Load()
+	for _, r := range b.t.measuring {
+		got += r.all.Load()
 	}
 	if got != b.seen {
 		b.seen, b.moved = got, time.Now()

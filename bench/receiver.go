@@ -17,11 +17,12 @@ import (
 // One goroutine runs it; got and err are read by others.
 type receiver struct {
 	sess  session
-	local *Local  // nil: a session that measures nothing
-	pub   *sender // the session's sender, if it has one
-	size  int     // payload bytes (-s)
-	dlen  int     // PayloadLen(size): the data value's length
-	bin   byte    // the data value's first byte
+	local *Local    // nil: a session that measures nothing
+	pub   *sender   // the session's sender, if it has one
+	from  []*sender // whose every measured message it expects
+	size  int       // payload bytes (-s)
+	dlen  int       // PayloadLen(size): the data value's length
+	bin   byte      // the data value's first byte
 	fn    func(pkt []byte)
 
 	now   int64  // unix nanoseconds of the current read

@@ -17,7 +17,7 @@ func (e *env) rtt(ctx context.Context) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &traffic{rec: e.newRecorder(c.Clients, c.Clients), expects: map[int][]*sender{}, closed: true}
+	t := &traffic{rec: e.newRecorder(c.Clients, c.Clients), closed: true}
 	for i, s := range clients {
 		emit := codec.Emit{Rooms: [][]byte{s.info().sid}, Echo: true}
 		if i == 0 {
@@ -27,8 +27,7 @@ func (e *env) rtt(ctx context.Context) (*Result, error) {
 		}
 		sn := newSender(s, t.rec, uint32(i), e.run, c.Size, emit, c.QoS == 1, c.Window)
 		t.senders = append(t.senders, sn)
-		t.expects[len(t.receivers)] = []*sender{sn}
-		t.receivers = append(t.receivers, newReceiver(s, t.rec.NewLocal(), sn, c.Size))
+		t.add(newReceiver(s, t.rec.NewLocal(), sn, c.Size), []*sender{sn})
 	}
 	return e.runTraffic(ctx, t)
 }

@@ -14,17 +14,24 @@ type traffic struct {
 	rec       *Recorder
 	senders   []*sender
 	receivers []*receiver // one per session
-	// expects lists, for each receiver that measures, the senders whose
-	// every measured message it should get (the key is its index in
-	// receivers).
-	expects map[int][]*sender
-	closed  bool // rtt closed loop: each sender waits for its echo
+	measuring []*receiver // those that measure
+	closed    bool        // rtt closed loop: each sender waits for its echo
 }
 
-// expected returns the deliveries each measuring receiver expects now.
+// add adds a receiver; one that measures expects every measured message
+// of the senders from.
+func (t *traffic) add(r *receiver, from []*sender) {
+	t.receivers = append(t.receivers, r)
+	if r.local != nil {
+		r.from = from
+		t.measuring = append(t.measuring, r)
+	}
+}
+
+// expected returns the deliveries the measuring receivers expect now.
 func (t *traffic) expected() (total int64) {
-	for _, from := range t.expects {
-		for _, s := range from {
+	for _, r := range t.measuring {
+		for _, s := range r.from {
 			total += s.measured.Load()
 		}
 	}
@@ -33,8 +40,8 @@ func (t *traffic) expected() (total int64) {
 
 // delivered returns the measured first copies the receivers got.
 func (t *traffic) delivered() (total int64) {
-	for i := range t.expects {
-		total += t.receivers[i].got.Load()
+	for _, r := range t.measuring {
+		total += r.got.Load()
 	}
 	return total
 }
@@ -56,7 +63,7 @@ func (e *env) plan(t *traffic) *sendPlan {
 		s := t.senders[0]
 		p.batch = max(1, (32<<10)/(len(s.prefix)+len(s.suffix)+PayloadLen(c.Size)))
 		if c.Rate == 0 && !t.closed && c.QoS == 0 {
-			fan := int64(len(t.expects))
+			fan := int64(len(t.measuring))
 			p.ahead = &backlog{t: t, fan: fan, moved: time.Now(),
 				limit: min(max(16*int64(p.batch)*fan, 64<<10), 2<<20)}
 		}
@@ -77,9 +84,9 @@ func (e *env) runTraffic(ctx context.Context, t *traffic) (*Result, error) {
 		return nil, err
 	}
 	var rwg sync.WaitGroup
-	for i, r := range t.receivers {
+	for _, r := range t.receivers {
 		who := "a publisher"
-		if _, ok := t.expects[i]; ok {
+		if r.local != nil {
 			who = "a receiver"
 		}
 		rwg.Add(1)
@@ -147,8 +154,8 @@ func (e *env) runTraffic(ctx context.Context, t *traffic) (*Result, error) {
 	// and arrived after (queued in socket buffers and the server, or
 	// retransmitted) counts over the time it took to arrive.
 	end := sendEnd
-	for i := range t.expects {
-		if l := time.Unix(0, t.receivers[i].last.Load()); l.After(end) {
+	for _, r := range t.measuring {
+		if l := time.Unix(0, r.last.Load()); l.After(end) {
 			end = l
 		}
 	}
