@@ -60,8 +60,10 @@ type Config struct {
 	Impair Impairment // put an impairment proxy in front of the server
 	Seed   int64      // the impairment's seed; 0 picks one (reported)
 
-	// Progress receives the per-interval lines and notes; nil: none.
-	Progress io.Writer
+	// Progress receives the per-interval lines; Notes what a user should
+	// know about the run (what the server dropped, errors of clients that
+	// stopped). nil: none.
+	Progress, Notes io.Writer
 }
 
 // Impairment is what a proxy between the measured clients and the server
@@ -292,10 +294,10 @@ func checkFDs(need int) error {
 	return nil
 }
 
-// note writes one line to the progress writer.
+// note writes one line to the notes writer.
 func (c *Config) note(format string, args ...any) {
-	if c.Progress != nil {
-		fmt.Fprintf(c.Progress, "packetbench: "+format+"\n", args...)
+	if c.Notes != nil {
+		fmt.Fprintf(c.Notes, "packetbench: "+format+"\n", args...)
 	}
 }
 

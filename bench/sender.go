@@ -170,7 +170,9 @@ func (s *sender) run(ctx context.Context, p *sendPlan) error {
 			s.rec.AddSent(m, m*int64(s.size))
 		}
 		if p.closed {
-			s.await(ctx, p.timeout)
+			if err := s.await(ctx, p.timeout); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -210,13 +212,34 @@ func (s *sender) acquire(ctx context.Context, buf []byte, wait bool) (uint32, []
 }
 
 // await waits for the echo of the message just sent (closed loop).
-func (s *sender) await(ctx context.Context, timeout time.Duration) {
+// Over UDP at QoS 1 it resends the EMIT meanwhile as its timer expires.
+func (s *sender) await(ctx context.Context, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
 	t := time.NewTimer(timeout)
 	defer t.Stop()
-	select {
-	case <-s.credit:
-	case <-t.C:
-	case <-ctx.Done():
+	for {
+		d := time.Until(deadline)
+		if s.win != nil {
+			d = min(d, s.win.untilDue(d))
+		}
+		t.Reset(max(d, 0))
+		select {
+		case <-s.credit:
+			return nil
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		if s.win != nil {
+			if buf := s.win.appendDue(nil, s.hdr); len(buf) > 0 {
+				if err := s.sess.send(buf); err != nil {
+					return err
+				}
+			}
+		}
+		if !time.Now().Before(deadline) {
+			return nil
+		}
 	}
 }
 

@@ -181,8 +181,9 @@ func (e *env) drain(ctx context.Context, t *traffic) {
 	quiet := 500*time.Millisecond + 4*(c.Impair.Delay+c.Impair.Jitter)
 	limit := 30 * time.Second
 	if c.QoS == 1 {
-		// The server retransmits over UDP after 1 s, then doubling.
-		quiet, limit = 5*time.Second+quiet, time.Minute
+		// The server retransmits over UDP after 1 s, or its measured
+		// timeout (at least 200 ms), doubling with each retransmission.
+		quiet, limit = 20*time.Second+quiet, 2*time.Minute
 	}
 	if ctx.Err() != nil {
 		quiet, limit = 200*time.Millisecond, time.Second

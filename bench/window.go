@@ -145,19 +145,9 @@ func (w *window) appendDue(buf []byte, hdr int) []byte {
 // wait blocks until an ACK arrives, the earliest retransmission is due,
 // or ctx ends (its error).
 func (w *window) wait(ctx context.Context) error {
-	d := 50 * time.Millisecond
-	if w.udp {
-		w.mu.Lock()
-		now := time.Now().UnixNano()
-		for id := w.base; id != w.next; id++ {
-			if sl := &w.slots[id%w.size]; !sl.acked {
-				d = min(d, time.Duration(sl.due-now))
-			}
-		}
-		w.mu.Unlock()
-		if d <= 0 {
-			return nil
-		}
+	d := w.untilDue(50 * time.Millisecond)
+	if d <= 0 {
+		return nil
 	}
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -169,6 +159,23 @@ func (w *window) wait(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// untilDue returns the time until the earliest retransmission is due, at
+// most limit (over TCP: limit).
+func (w *window) untilDue(limit time.Duration) time.Duration {
+	if !w.udp {
+		return limit
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	now := time.Now().UnixNano()
+	for id := w.base; id != w.next; id++ {
+		if sl := &w.slots[id%w.size]; !sl.acked {
+			limit = min(limit, time.Duration(sl.due-now))
+		}
+	}
+	return limit
 }
 
 // empty reports whether every EMIT taken was acknowledged.

@@ -193,6 +193,7 @@ func runScenario(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if !o.quiet {
 		o.cfg.Progress = stderr
 	}
+	o.cfg.Notes = stderr
 	if o.cpuProfile != "" {
 		f, err := os.Create(o.cpuProfile)
 		if err != nil {

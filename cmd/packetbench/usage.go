@@ -74,7 +74,9 @@ fanout: the subscribers, rtt: the clients, both ways, ingest: the devices):
   --rate BW            bandwidth per connection or flow: 10mbit, 1gbit, 500kbps
   --seed N             the impairment's random seed (random; reported)
   TCP carries only --delay, --jitter and --rate: a byte stream cannot lose or
-  reorder (the kernel retransmits below a user-space proxy).
+  reorder (the kernel retransmits below a user-space proxy). The proxy is
+  clean while the sessions open and join, impaired from then on (conns:
+  from the start, the handshakes are what it measures).
 
 Output:
   -i DURATION          progress line interval on stderr (1s)
@@ -110,7 +112,14 @@ Examples:
   packetbench fanout -c 100 -r 2000 --transport tcp,udp   p50/p99 at 2,000 msg/s
   packetbench fanout -c 100 --qos 1 --persist             QoS 1, on disk
   packetbench fanout -c 20 --transport udp --loss 20% --seed 1     QoS 0 loses 20%
-  packetbench fanout -c 20 --transport udp --loss 20% --qos 1 -r 500   QoS 1 loses none
+  packetbench fanout -c 20 --transport udp --loss 20% --qos 1 -r 500 \
+      --server-flag=-max-retries=20                      QoS 1 loses none
+
+Over heavy loss at QoS 1 the server gives up on a subscriber whose MESSAGE
+went unacknowledged through 4 retransmissions (BYE 302, a note says so);
+--server-flag=-max-retries=20 keeps it trying. A publisher window (--window)
+much above the server's socket buffer in ACKs makes UDP QoS 1 retransmit
+needlessly: try --window 10 to 30 when flooding many UDP subscribers.
 `,
 	"rtt": `packetbench rtt: -c clients (1) each send to their own session room with
 echo, so that the server returns each message to its sender: the latency
