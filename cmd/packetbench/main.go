@@ -46,7 +46,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return 0
 	case errors.Is(err, errUsage), errors.Is(err, bench.ErrConfig):
-		fmt.Fprintln(stderr, "packetbench:", strings.TrimPrefix(strings.TrimPrefix(err.Error(), "usage: "), "bench: "))
+		msg := err.Error()
+		for _, p := range []string{"usage: ", "bench: ", "invalid configuration: "} {
+			msg = strings.TrimPrefix(msg, p)
+		}
+		fmt.Fprintln(stderr, "packetbench:", msg)
 		fmt.Fprintln(stderr, "Run 'packetbench --help' for usage.")
 		return 2
 	default:
