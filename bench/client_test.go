@@ -1,8 +1,11 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
+	"math/rand/v2"
+	"net"
 	"slices"
 	"testing"
 	"time"
@@ -165,5 +168,57 @@ func TestGROSegment(t *testing.T) {
 	s.each(func(pkt []byte) { got = append(got, string(pkt)) })
 	if want := []string{"0123456789abcdef", "ghijklmnopqrstuv"}; !slices.Equal(got, want) {
 		t.Errorf("got %q, want %q (the 2-byte tail is no packet)", got, want)
+	}
+}
+
+// TestTCPSessionFrames feeds a tcpSession frames split at random points,
+// some larger than its buffer, and checks that it hands each one over
+// whole, in order.
+func TestTCPSessionFrames(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var stream []byte
+	var want [][]byte
+	for i := range 300 {
+		body := codec.RawBody(bytes.Repeat([]byte{byte(i)}, (i*37)%2000))
+		pkt := codec.AppendPacket(nil, codec.Header{Type: codec.TypeMessage, ID: uint32(i)}, body)
+		want = append(want, pkt)
+		stream = codec.AppendFrame(stream, codec.Header{Type: codec.TypeMessage, ID: uint32(i)}, body)
+	}
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		rng := rand.New(rand.NewPCG(1, 2))
+		for b := stream; len(b) > 0; {
+			n := min(len(b), 1+rng.IntN(3000))
+			if _, err := c.Write(b[:n]); err != nil {
+				return
+			}
+			b = b[n:]
+			time.Sleep(10 * time.Microsecond)
+		}
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &tcpSession{c: c.(*net.TCPConn), buf: make([]byte, 512), maxFrame: codec.DefaultMaxFrame}
+	defer s.Close()
+	var got [][]byte
+	for len(got) < len(want) {
+		if err := s.recv(func(pkt []byte) { got = append(got, bytes.Clone(pkt)) }); err != nil {
+			t.Fatalf("after %d packets: %v", len(got), err)
+		}
+	}
+	for i := range want {
+		if !bytes.Equal(got[i], want[i]) {
+			t.Fatalf("packet %d: got %d bytes, want %d", i, len(got[i]), len(want[i]))
+		}
 	}
 }

@@ -103,7 +103,7 @@ func (r *receiver) handle(pkt []byte) {
 			r.n++
 		case OutcomeEarly:
 			r.early++
-		case OutcomeForeign:
+		default: // a duplicate, or another run's
 			return
 		}
 		if r.pub != nil && p.Publisher == r.pub.index {
