@@ -294,7 +294,7 @@ func (e *env) reportProblems() {
 // noteServer reports what the server dropped, if anything.
 func (e *env) noteServer(counters map[string]int64) {
 	var parts []string
-	for _, k := range []string{"DropSlowConsumer", "DropInboxFull", "DatagramsDropped", "DropAmplification",
+	for _, k := range []string{"UDPRecvDrops", "DropSlowConsumer", "DropInboxFull", "DatagramsDropped", "DropAmplification",
 		"DropTooLargeForUDP", "QueueDrops", "DeliveryTimeouts", "DroppedEmits"} {
 		if v := counters[k]; v > 0 {
 			parts = append(parts, fmt.Sprintf("%s %d", k, v))
