@@ -17,8 +17,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/packetd/packetd/codec"
-	"github.com/packetd/packetd/internal/broker"
 	"github.com/packetd/packetd/internal/server"
 )
 
@@ -99,62 +97,22 @@ func writeJSONLine(w io.Writer, key string, v any) error {
 // same names and defaults, except the listen addresses (127.0.0.1, random
 // ports), the store (memory unless -data-dir), and the log level (warn).
 func parseServerFlags(args []string, out io.Writer) (server.Config, slog.Level, error) {
-	var c server.Config
 	fs := flag.NewFlagSet("packetbench server", flag.ContinueOnError)
 	fs.SetOutput(out)
-	var fsync bool
-	var overflow, level string
-	fs.StringVar(&c.TCP.Addr, "tcp", "127.0.0.1:0", "TCP listen address; \"off\" disables TCP")
-	fs.StringVar(&c.UDP.Addr, "udp", "127.0.0.1:0", "UDP listen address; \"off\" disables UDP")
-	fs.IntVar(&c.TCP.Loops, "tcp-loops", 1, "TCP event loops")
-	fs.IntVar(&c.UDP.Loops, "udp-loops", 1, "UDP event loops")
-	fs.IntVar(&c.TCP.MaxFrame, "max-frame", codec.DefaultMaxFrame, "largest TCP packet in bytes")
-	fs.IntVar(&c.TCP.MaxHelloFrame, "max-hello-frame", 1024, "largest TCP packet before HELLO in bytes")
-	fs.IntVar(&c.UDP.MaxDatagram, "max-datagram", codec.DefaultMaxDatagram, "largest UDP datagram in bytes")
-	fs.IntVar(&c.TCP.MaxOutbound, "max-outbound", 4<<20, "bytes queued to one TCP connection before its messages are dropped")
-	fs.IntVar(&c.UDP.MaxPending, "max-pending", 10_000, "UDP sessions awaiting address validation")
-	fs.IntVar(&c.UDP.SocketBuffer, "udp-socket-buffer", 4<<20, "SO_RCVBUF/SO_SNDBUF for UDP sockets")
-	fs.IntVar(&c.TCP.MaxConns, "max-conns", 0, "open TCP connections; 0 means the file-descriptor limit less 256")
-	fs.IntVar(&c.Broker.MaxSessions, "max-sessions", 100_000, "sessions, both transports")
-	fs.IntVar(&c.Broker.MaxRooms, "max-rooms", 256, "rooms one session may join")
-	fs.IntVar(&c.Broker.MaxTargets, "max-targets", 64, "rooms (and exceptions) one EMIT may name")
-	fs.DurationVar(&c.Broker.KeepAlive, "keepalive", 60*time.Second, "keepalive for clients that ask for none")
-	fs.DurationVar(&c.Broker.MinKeepAlive, "min-keepalive", 5*time.Second, "smallest keepalive a client may ask for")
-	fs.DurationVar(&c.Broker.MaxKeepAlive, "max-keepalive", time.Hour, "largest keepalive a client may ask for")
-	fs.DurationVar(&c.TCP.HandshakeTimeout, "handshake-timeout", 10*time.Second, "time to complete HELLO")
-	fs.IntVar(&c.MaxInbox, "max-inbox", 64<<20, "bytes waiting for one TCP event loop from the others")
-	fs.StringVar(&c.DataDir, "data-dir", "", "durable store directory; empty keeps everything in memory")
-	fs.BoolVar(&fsync, "fsync", true, "fsync each commit before a QoS 1 ACK")
-	fs.DurationVar(&c.CommitDelay, "commit-delay", 0, "wait this long for more writes to share a commit")
-	fs.IntVar(&c.Broker.Inflight, "inflight", 20, "QoS 1 window for clients that ask for none")
-	fs.IntVar(&c.Broker.MaxInflight, "max-inflight", 1000, "largest QoS 1 window a client may ask for")
-	fs.IntVar(&c.Broker.QueueMessages, "queue-messages", 1000, "QoS 1 messages queued per session beyond the window")
-	fs.IntVar(&c.Broker.QueueBytes, "queue-bytes", 1<<20, "bytes of QoS 1 bodies queued per session")
-	fs.DurationVar(&c.Broker.QueueAge, "queue-age", 24*time.Hour, "queued QoS 1 messages older than this are dropped")
-	fs.StringVar(&overflow, "overflow", "drop-oldest", "full queue policy: drop-oldest, drop-newest or disconnect")
-	fs.DurationVar(&c.Broker.Expiry, "session-expiry", 2*time.Hour, "persistent session expiry for clients that ask for none")
-	fs.DurationVar(&c.Broker.MaxExpiry, "max-session-expiry", 7*24*time.Hour, "longest session expiry")
-	fs.DurationVar(&c.Broker.RetryTimeout, "retry-timeout", time.Second, "first UDP retransmission timeout of a QoS 1 MESSAGE")
-	fs.DurationVar(&c.Broker.MinRTO, "min-rto", 200*time.Millisecond, "floor on the measured retransmission timeout")
-	fs.IntVar(&c.Broker.MaxRetries, "max-retries", 4, "UDP retransmissions of a QoS 1 MESSAGE before giving up")
-	fs.StringVar(&level, "log-level", "warn", "log level: debug, info, warn or error")
+	flags := server.AddFlags(fs, server.FlagDefaults{TCPAddr: "127.0.0.1:0", UDPAddr: "127.0.0.1:0", LogLevel: "warn"})
 	if err := fs.Parse(args); err != nil {
-		return c, 0, err
+		return server.Config{}, 0, err
 	}
 	if fs.NArg() > 0 {
-		return c, 0, fmt.Errorf("bench: server: unexpected argument %q", fs.Arg(0))
+		return server.Config{}, 0, fmt.Errorf("bench: server: unexpected argument %q", fs.Arg(0))
 	}
-	c.UDP.HandshakeTimeout = c.TCP.HandshakeTimeout
-	c.DisableTCP = c.TCP.Addr == "off"
-	c.DisableUDP = c.UDP.Addr == "off"
-	c.NoSync = !fsync
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return c, 0, fmt.Errorf("bench: server: -log-level: %w", err)
+	c, err := flags.Config()
+	if err != nil {
+		return c, 0, fmt.Errorf("bench: server: %w", err)
 	}
-	var err error
-	if c.Broker.Overflow, err = broker.ParseOverflow(overflow); err != nil {
-		return c, 0, fmt.Errorf("bench: server: -overflow: %w", err)
+	lv, err := flags.LogLevel()
+	if err != nil {
+		return c, 0, fmt.Errorf("bench: server: %w", err)
 	}
 	return c, lv, nil
 }
