@@ -120,9 +120,10 @@ const (
 // the next pass to send: only while more datagrams wait on the socket, so
 // that gnet calls OnTraffic again at once. Under a flood of publishes, each
 // subscriber then gets up to maxHold messages in one GSO send instead of
-// one send each; a lone datagram's answer goes out at once.
+// one send each; a lone datagram's answer goes out at once. A pass with
+// nothing to send (an ACK, say) costs no check.
 func (l *loop) hold(fd int) bool {
-	if l.held+1 < maxHold && l.w.Out.Datagrams() < maxHeldDatagrams {
+	if n := l.w.Out.Datagrams(); n > 0 && n < maxHeldDatagrams && l.held+1 < maxHold {
 		if n, err := unix.IoctlGetInt(fd, unix.SIOCINQ); err == nil && n > 0 {
 			l.held++
 			return true
