@@ -7,21 +7,27 @@
 // Every measured message carries a Payload (AppendPayload, ParsePayload) at
 // the start of its `data` bin: publisher index, sequence number, send time
 // and run id. A receiver classifies each message with the Flow of its
-// publisher (delivered, duplicate, out of order, RFC 3550 jitter) and hands
-// its latency to a Recorder, which keeps an HdrHistogram (1 ns to 60 s, 3
-// significant figures) of the run and one per interval. Loss is computed at
-// the end, from the deliveries the publishers expected (Recorder.Expect).
+// publisher (delivered, duplicate, out of order, RFC 3550 jitter) and
+// counts its latency; a Recorder merges the counts into an HdrHistogram (1
+// ns to 60 s, 3 significant figures) of the run and one per interval. Loss
+// is computed at the end, from the deliveries the publishers expected
+// (Recorder.Expect).
 //
 // # Concurrency
 //
 // A Recorder is safe for concurrent use. Each receiver goroutine owns a
-// Local (Recorder.NewLocal): Local.Observe takes no lock and allocates
-// nothing (apart from a publisher's first message); it queues latency
-// samples in a ring that the Recorder drains at interval boundaries
-// (Recorder.Tick, driven by Recorder.RunProgress) and the receiver itself
-// when the ring fills (every RecorderConfig.LocalBuffer messages, 1,024 by
-// default). A Flow and a Local are owned by one goroutine. The report
-// writers are pure functions of their arguments.
+// Local (Recorder.NewLocal), which keeps its Flows and its latency counts
+// (hdrhistogram's layout, in 1 KiB pages allocated as latencies reach
+// them) to itself: per message, Local.Observe touches no shared memory,
+// makes no atomic operation and allocates nothing (apart from a
+// publisher's first message and a latency range's first). A Local hands
+// its counts to the Recorder when its receiver moves into the next
+// interval; the Recorder takes the rest at interval boundaries
+// (Recorder.Tick, driven by Recorder.RunProgress) and at the end. For
+// that, a Local has a lock, which the receiver takes once per read
+// (Local.Begin and Local.End around the read's messages); Observe takes it
+// itself outside such a batch. The report writers are pure functions of
+// their arguments.
 //
 // A run, per transport:
 //
@@ -31,9 +37,13 @@
 //	l := rec.NewLocal()
 //	defer l.Close()
 //	now := time.Now().UnixNano()            // once per read
-//	if p, ok := bench.ParsePayload(msg.Data); ok {
-//		l.Observe(p, now, size)             // per message
+//	l.Begin()
+//	for _, msg := range read {
+//		if p, ok := bench.ParsePayload(msg.Data); ok {
+//			l.Observe(p, now, size)     // per message
+//		}
 //	}
+//	l.End()
 //	// publishers: rec.AddSent(n, n*size); at the end rec.Expect(expected)
 //	rec.Finish(end)                         // after the receivers stop
 //	res := rec.Result()                     // then set res.Server

@@ -57,7 +57,13 @@ func (r *receiver) run() error {
 			return err
 		}
 		r.now = time.Now().UnixNano()
+		if r.local != nil {
+			r.local.Begin() // one lock for the read's messages
+		}
 		err := r.sess.each(r.fn)
+		if r.local != nil {
+			r.local.End()
+		}
 		if len(r.out) > 0 {
 			if werr := r.sess.send(r.out); werr != nil && err == nil && !r.closing.Load() {
 				err = werr

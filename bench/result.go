@@ -2,7 +2,6 @@ package bench
 
 import (
 	"math"
-	"math/bits"
 	"runtime"
 	"slices"
 	"sync"
@@ -12,23 +11,9 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 )
 
-// Latency histogram geometry: nanoseconds up to 60 s, 3 significant
-// figures throughout (a histogram is about 220 KiB; there is one for the
-// run and one per open interval, none per receiver). Values outside are
-// clamped to the range.
-const (
-	histLowest  = 1
-	histHighest = int64(60 * time.Second)
-	histDigits  = 3
-)
-
 // DefaultInterval is the length of the per-interval series when
 // RecorderConfig.Interval is zero.
 const DefaultInterval = time.Second
-
-// DefaultLocalBuffer is how many latency samples a Local queues between
-// drains when RecorderConfig.LocalBuffer is zero (24 KiB).
-const DefaultLocalBuffer = 1024
 
 // RecorderConfig describes one transport's run. Its fields other than Run,
 // Start, Interval and ExpectedInterval are copied to the Result as they are.
@@ -60,22 +45,18 @@ type RecorderConfig struct {
 	// whose normal latency exceeds 1/rate, leave it 0 and stamp
 	// Payload.Sent with the scheduled send time instead.
 	ExpectedInterval time.Duration
-	// LocalBuffer is how many latency samples each Local queues between
-	// drains, rounded up to a power of two: 24 bytes each, per receiver;
-	// the receiver takes the Recorder's lock once per LocalBuffer
-	// messages. 0 means DefaultLocalBuffer.
-	LocalBuffer int
 }
 
 // Recorder aggregates one transport's run: counters of messages sent and
-// delivered, a latency histogram of the whole run and one per interval,
-// and the Flows of every receiver, merged at the end.
+// delivered, a latency histogram (hdrhistogram) of the whole run and one
+// per interval, and the Flows of every receiver, merged at the end.
 //
 // It is safe for concurrent use. Each receiver goroutine takes a Local
-// (NewLocal) and observes messages through it without locking; publishers
-// call AddSent (atomic; batch the calls where cheap). Tick closes the
-// intervals that have ended; Finish ends the run, after every receiver has
-// stopped, and Result reports it.
+// (NewLocal) and observes messages through it, without touching the
+// Recorder; publishers call AddSent (atomic; batch the calls where cheap).
+// Tick collects the Locals' counts and closes the intervals that have
+// ended; Finish ends the run, after every receiver has stopped, and Result
+// reports it. Lock order: a Local's lock, then the Recorder's.
 type Recorder struct {
 	cfg      RecorderConfig
 	run      uint32
@@ -88,21 +69,20 @@ type Recorder struct {
 	expect      atomic.Int64
 	retransmits atomic.Int64
 
-	mu         sync.Mutex // guards the fields below
-	locals     []*Local
-	total      *hdrhistogram.Histogram
-	open       []*accum // intervals not closed yet, ascending idx, open[0].idx >= next
-	spare      []*accum
-	next       int64 // index of the first interval not closed yet
-	intervals  []IntervalStats
-	lastSent   int64 // sent packets when the previous interval closed
-	lastGaps   int64 // gaps when the previous interval closed
-	received   int64
-	recvBytes  int64
-	flows      flowTotals // of closed Locals
-	closedGaps int64      // final gaps of closed Locals
-	end        int64      // unix nanoseconds of Finish, or of the last Tick
-	finished   bool
+	mu        sync.Mutex // guards the fields below
+	locals    []*Local
+	total     *hdrhistogram.Histogram
+	open      []*accum // intervals not closed yet, ascending idx, open[0].idx >= next
+	spare     []*accum
+	next      int64 // index of the first interval not closed yet
+	intervals []IntervalStats
+	lastSent  int64 // sent packets when the previous interval closed
+	lastGaps  int64 // gaps when the previous interval closed
+	received  int64
+	recvBytes int64
+	flows     flowTotals // of closed Locals
+	end       int64      // unix nanoseconds of Finish, or of the last Tick
+	finished  bool
 }
 
 // accum collects one interval's deliveries.
@@ -131,10 +111,6 @@ func (t *flowTotals) add(s FlowStats) {
 	}
 }
 
-func newHist() *hdrhistogram.Histogram {
-	return hdrhistogram.New(histLowest, histHighest, histDigits)
-}
-
 // NewRecorder returns a Recorder for one transport's run.
 func NewRecorder(cfg RecorderConfig) *Recorder {
 	if cfg.Start.IsZero() {
@@ -143,10 +119,6 @@ func NewRecorder(cfg RecorderConfig) *Recorder {
 	if cfg.Interval <= 0 {
 		cfg.Interval = DefaultInterval
 	}
-	if cfg.LocalBuffer <= 0 {
-		cfg.LocalBuffer = DefaultLocalBuffer
-	}
-	cfg.LocalBuffer = 1 << bits.Len(uint(cfg.LocalBuffer-1))
 	r := &Recorder{
 		cfg:      cfg,
 		run:      cfg.Run,
@@ -164,7 +136,9 @@ func (r *Recorder) Config() RecorderConfig { return r.cfg }
 
 // NewLocal registers a receiver and returns its Local. Not after Finish.
 func (r *Recorder) NewLocal() *Local {
-	l := &Local{r: r, ring: make([]sample, r.cfg.LocalBuffer), mask: uint64(r.cfg.LocalBuffer - 1)}
+	l := &Local{r: r, run: r.run, start: r.start, expected: r.expected,
+		end: r.start + r.interval, limit: maxLocalCount}
+	l.hist.lo, l.hist.hi = histLen, -1
 	r.mu.Lock()
 	l.index = len(r.locals)
 	r.locals = append(r.locals, l)
@@ -188,42 +162,27 @@ func (r *Recorder) Expect(n int64) { r.expect.Add(n) }
 // AddRetransmits counts QoS 1 retransmissions.
 func (r *Recorder) AddRetransmits(n int64) { r.retransmits.Add(n) }
 
-// drain moves l's queued samples into the histograms and counters. Called
-// by l's owner when its ring is full.
-func (r *Recorder) drain(l *Local) {
+// merge hands l's counts to the Recorder (l.mu held).
+func (r *Recorder) merge(l *Local) {
 	r.mu.Lock()
-	r.drainLocked(l)
+	r.mergeLocked(l)
 	r.mu.Unlock()
 }
 
-func (r *Recorder) drainLocked(l *Local) {
-	t, h := l.tail.Load(), l.head.Load()
-	var a *accum
-	for ; t < h; t++ {
-		s := &l.ring[t&l.mask]
-		idx := max((s.recv-r.start)/r.interval, r.next)
-		if a == nil || a.idx != idx {
-			a = r.accumLocked(idx)
-		}
-		v := min(max(s.lat, 0), histHighest)
-		r.recordLocked(a.hist, v)
-		r.recordLocked(r.total, v)
-		a.packets++
-		a.bytes += s.size
-		r.received++
-		r.recvBytes += s.size
-	}
-	l.tail.Store(t)
-}
-
-// recordLocked records v, within the histogram's range, with or without
-// coordinated omission correction. It never fails, so never allocates.
-func (r *Recorder) recordLocked(h *hdrhistogram.Histogram, v int64) {
-	if r.expected > 0 {
-		_ = h.RecordCorrectedValue(v, r.expected)
+// mergeLocked moves l's counts into the interval they belong to (the
+// first open one if it is closed) and into the run's histogram.
+func (r *Recorder) mergeLocked(l *Local) {
+	h := &l.hist
+	if h.empty() {
 		return
 	}
-	_ = h.RecordValue(v)
+	a := r.accumLocked(max(l.cur, r.next))
+	h.moveTo(a.hist, r.total)
+	a.packets += h.packets
+	a.bytes += h.bytes
+	r.received += h.packets
+	r.recvBytes += h.bytes
+	h.packets, h.bytes = 0, 0
 }
 
 // accumLocked returns the open interval idx >= r.next, opening it (and any
@@ -250,11 +209,12 @@ func (r *Recorder) accumLocked(idx int64) *accum {
 	return a
 }
 
-// liveGapsLocked returns the running gap count over every flow.
+// liveGapsLocked returns the running gap count over every flow, as of the
+// last Tick for the Locals still open.
 func (r *Recorder) liveGapsLocked() int64 {
-	g := r.closedGaps
+	g := r.flows.gaps
 	for _, l := range r.locals {
-		g += l.gaps.Load()
+		g += l.gaps
 	}
 	return g
 }
@@ -289,20 +249,35 @@ func (r *Recorder) closeIntervalLocked(end int64) IntervalStats {
 	return iv
 }
 
-// Tick drains every receiver's samples and closes the intervals that have
-// ended by now, returning them (none before the first boundary). Call it
-// at each interval boundary, a little after; RunProgress does. Deliveries
-// fall in the interval of their receive time; sent packets and gap changes
-// are read as an interval closes (if one Tick closes several, the first
-// gets them).
+// Tick collects every receiver's counts and closes the intervals that
+// have ended by now, returning them (none before the first boundary). Call
+// it at each interval boundary, a little after; RunProgress does.
+// Deliveries fall in the interval of their receive time; sent packets and
+// gap changes are read as an interval closes (if one Tick closes several,
+// the first gets them).
 func (r *Recorder) Tick(now time.Time) []IntervalStats {
+	r.mu.Lock()
+	locals := slices.Clone(r.locals)
+	finished := r.finished
+	r.mu.Unlock()
+	if finished {
+		return nil
+	}
+	for _, l := range locals {
+		l.mu.Lock()
+		g := l.gapsLocked()
+		r.mu.Lock()
+		if !l.done {
+			r.mergeLocked(l)
+			l.gaps = g
+		}
+		r.mu.Unlock()
+		l.mu.Unlock()
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.finished {
 		return nil
-	}
-	for _, l := range r.locals {
-		r.drainLocked(l)
 	}
 	n := now.UnixNano()
 	var out []IntervalStats
@@ -321,15 +296,15 @@ func (r *Recorder) nextBoundary() (time.Time, bool) {
 	return time.Unix(0, r.start+(r.next+1)*r.interval), !r.finished
 }
 
-// closeLocalLocked drains l and folds its flows into the totals, once.
+// closeLocalLocked merges l and folds its flows into the totals, once
+// (l.mu held too).
 func (r *Recorder) closeLocalLocked(l *Local) {
 	if l.done {
 		return
 	}
 	l.done = true
-	r.drainLocked(l)
-	l.eachFlow(func(f *Flow) { r.flows.add(f.Stats()) })
-	r.closedGaps += l.gaps.Load()
+	r.mergeLocked(l)
+	l.eachFlowLocked(func(f *Flow) { r.flows.add(f.Stats()) })
 	last := len(r.locals) - 1
 	r.locals[l.index] = r.locals[last]
 	r.locals[l.index].index = l.index
@@ -342,13 +317,21 @@ func (r *Recorder) closeLocalLocked(l *Local) {
 // last partial one if it spans at least a tenth of an interval) and
 // returns the intervals it closed. Later calls return nil.
 func (r *Recorder) Finish(end time.Time) []IntervalStats {
+	for {
+		r.mu.Lock()
+		locals := slices.Clone(r.locals)
+		r.mu.Unlock()
+		if len(locals) == 0 {
+			break
+		}
+		for _, l := range locals {
+			l.Close()
+		}
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.finished {
 		return nil
-	}
-	for len(r.locals) > 0 {
-		r.closeLocalLocked(r.locals[0])
 	}
 	n := max(end.UnixNano(), r.start)
 	var out []IntervalStats
@@ -364,16 +347,17 @@ func (r *Recorder) Finish(end time.Time) []IntervalStats {
 	return out
 }
 
-// Result reports the run: after Finish, the whole run; before, what has
-// been drained so far (up to the last Tick). The caller fills in Server
-// and Impairment.
+// Result reports the run: after Finish, the whole run; before, what the
+// Recorder has collected so far (up to the last Tick; the flows of the
+// Locals still open count only with their gaps at that Tick). The caller
+// fills in Server and Impairment.
 func (r *Recorder) Result() Result {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	secs := float64(r.end-r.start) / 1e9
 	flows := r.flows
-	for _, l := range r.locals { // still open: only before Finish, racy by contract
-		flows.gaps += l.gaps.Load()
+	for _, l := range r.locals {
+		flows.gaps += l.gaps
 	}
 	res := Result{
 		Transport:   r.cfg.Transport,

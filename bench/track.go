@@ -2,7 +2,7 @@ package bench
 
 import (
 	"math"
-	"sync/atomic"
+	"sync"
 )
 
 // FlowWindow is how many of the latest sequence numbers a Flow remembers
@@ -169,73 +169,155 @@ func (f *Flow) Stats() FlowStats {
 // larger ones go to a map.
 const maxDenseFlows = 1 << 16
 
-// sample is one delivered message waiting in a Local's ring.
-type sample struct {
-	recv int64 // unix nanoseconds
-	lat  int64 // nanoseconds
-	size int64 // payload bytes
-}
+// maxLocalCount is how many latency values a Local counts before it hands
+// them to the Recorder whatever the interval (its counts are 32-bit).
+const maxLocalCount = 1<<32 - 1
 
 // Local is one receiver's share of a Recorder: its Flows (one per
-// publisher, 8 KiB each) and a ring of latency samples (24 bytes each,
-// RecorderConfig.LocalBuffer of them) that the Recorder drains at interval
-// boundaries (Tick, Finish) and the receiver itself when the ring is full,
-// so that no lock is taken per message. Observe and Record must be called
-// from one goroutine at a time (the receiver's); Close ends it.
+// publisher, 8 KiB each) and its latency counts and deliveries since it
+// last handed them to the Recorder (a few KiB: see localHist). It hands
+// them over when its receiver moves into the next interval, and Tick,
+// Finish and Close take them: a receiver that wraps each read's messages
+// in Begin and End takes the Local's lock once per read, and no other
+// lock nor atomic operation per message.
+//
+// Observe and Record are called from one goroutine at a time (the
+// receiver's). Outside a batch (Begin, End), each takes the lock itself.
 type Local struct {
-	r     *Recorder
-	flows []*Flow // by publisher index, < maxDenseFlows
+	r        *Recorder
+	run      uint32 // r.run, r.start, r.expected: read per message
+	start    int64
+	expected int64
+	batch    bool // between Begin and End; the owner's alone
+
+	mu    sync.Mutex // guards the fields below; taken before r.mu
+	flows []*Flow    // by publisher index, < maxDenseFlows
 	more  map[uint32]*Flow
-	index int  // position in r.locals, guarded by r.mu
-	done  bool // guarded by r.mu
+	cur   int64  // the interval hist counts for
+	end   int64  // unix nanoseconds when interval cur ends
+	limit uint32 // values hist may count before a hand-over: maxLocalCount
+	hist  localHist
 
-	// Counters of rare events, read live by Tick for progress lines.
-	gaps atomic.Int64
+	index int   // position in r.locals, guarded by r.mu
+	done  bool  // guarded by r.mu
+	gaps  int64 // the flows' gaps at the last Tick, guarded by r.mu
+}
 
-	// Single-producer single-consumer ring: the owner writes ring[head]
-	// then publishes head; drains (under r.mu) read up to head and publish
-	// tail. len(ring) is a power of two.
-	ring []sample
-	mask uint64 // len(ring) - 1
-	h    uint64 // owner's copy of head
-	head atomic.Uint64
-	_    [56]byte // keep the owner's and the drainer's words apart
-	tail atomic.Uint64
+// Begin starts a batch of Observe and Record calls, the messages of one
+// read: it takes the Local's lock for them all. End ends the batch. Keep
+// a batch short (no blocking call inside): Tick waits for it.
+func (l *Local) Begin() {
+	l.mu.Lock()
+	l.batch = true
+}
+
+// End ends the batch Begin started.
+func (l *Local) End() {
+	l.batch = false
+	l.mu.Unlock()
 }
 
 // Observe accounts a message received at recv (unix nanoseconds) with
 // payload p, whose `data` bin was size bytes: it ignores other runs'
 // payloads and those sent before the measurement started, updates the
-// publisher's Flow, and queues the latency (recv - p.Sent) of a first copy.
-// It allocates only for the first message of a publisher.
+// publisher's Flow, and counts the latency (recv - p.Sent) of a first copy.
+// It allocates only for the first message of a publisher, and for the
+// first latency in a new range (a page of localHist).
 func (l *Local) Observe(p Payload, recv int64, size int) Outcome {
-	r := l.r
-	if r.run != 0 && p.Run != r.run {
+	if l.batch {
+		return l.observeLocked(p, recv, size)
+	}
+	l.mu.Lock()
+	o := l.observeLocked(p, recv, size)
+	l.mu.Unlock()
+	return o
+}
+
+func (l *Local) observeLocked(p Payload, recv int64, size int) Outcome {
+	if l.run != 0 && p.Run != l.run {
 		return OutcomeForeign
 	}
-	if p.Sent < r.start {
+	if p.Sent < l.start {
 		return OutcomeEarly
 	}
-	f := l.flow(p.Publisher)
-	g := f.gaps()
-	o := f.Observe(p.Seq, p.Sent, recv, size)
-	if d := f.gaps() - g; d != 0 {
-		l.gaps.Add(d)
+	var f *Flow
+	if p.Publisher < uint32(len(l.flows)) {
+		f = l.flows[p.Publisher]
 	}
+	if f == nil {
+		f = l.newFlow(p.Publisher)
+	}
+	o := f.Observe(p.Seq, p.Sent, recv, size)
 	if o != OutcomeDuplicate {
-		l.push(sample{recv: recv, lat: recv - p.Sent, size: int64(size)})
+		l.recordLocked(recv, recv-p.Sent, size)
 	}
 	return o
 }
 
-// Record queues one delivery measured without a Payload (a handshake, a
+// Record counts one delivery measured without a Payload (a handshake, a
 // round trip timed by the caller): latency in nanoseconds, received at recv
 // (unix nanoseconds), size payload bytes.
 func (l *Local) Record(recv, latency int64, size int) {
-	l.push(sample{recv: recv, lat: latency, size: int64(size)})
+	if l.batch {
+		l.recordLocked(recv, latency, size)
+		return
+	}
+	l.mu.Lock()
+	l.recordLocked(recv, latency, size)
+	l.mu.Unlock()
 }
 
-// Flow returns the Flow of a publisher, creating it on first use.
+// recordLocked counts a delivery in the interval of recv, with its
+// latency clamped to the histogram's range and, in a fixed-rate run, the
+// values hdrhistogram's RecordCorrectedValue would add.
+func (l *Local) recordLocked(recv, latency int64, size int) {
+	if recv >= l.end {
+		l.advanceLocked(recv)
+	}
+	v := min(max(latency, 0), histHighest)
+	if l.expected == 0 && l.hist.n < l.limit {
+		l.hist.add(v)
+	} else {
+		l.addCorrectedLocked(v)
+	}
+	l.hist.packets++
+	l.hist.bytes += int64(size)
+}
+
+// addCorrectedLocked counts v and, in a fixed-rate run, the values
+// hdrhistogram's RecordCorrectedValue would add.
+func (l *Local) addCorrectedLocked(v int64) {
+	l.addCheckedLocked(v)
+	if e := l.expected; e > 0 && v > e {
+		for m := v - e; m >= e; m -= e {
+			l.addCheckedLocked(m)
+		}
+	}
+}
+
+// addCheckedLocked counts v, handing the counts over first if they are
+// full.
+func (l *Local) addCheckedLocked(v int64) {
+	if l.hist.n >= l.limit {
+		l.r.merge(l)
+	}
+	l.hist.add(v)
+}
+
+// advanceLocked moves the Local into the interval of recv, handing over
+// what it counted in the one before. A receive time before the current
+// interval (a clock stepped back) counts in the current one.
+func (l *Local) advanceLocked(recv int64) {
+	r := l.r
+	if !l.hist.empty() {
+		r.merge(l)
+	}
+	l.cur = max((recv-r.start)/r.interval, 0)
+	l.end = r.start + (l.cur+1)*r.interval
+}
+
+// Flow returns the Flow of a publisher, creating it on first use. Call it
+// as Observe is called, and within a batch if there is one.
 func (l *Local) Flow(publisher uint32) *Flow { return l.flow(publisher) }
 
 func (l *Local) flow(p uint32) *Flow {
@@ -266,17 +348,8 @@ func (l *Local) newFlow(p uint32) *Flow {
 	return f
 }
 
-func (l *Local) push(s sample) {
-	if l.h-l.tail.Load() == uint64(len(l.ring)) {
-		l.r.drain(l)
-	}
-	l.ring[l.h&l.mask] = s
-	l.h++
-	l.head.Store(l.h)
-}
-
-// eachFlow calls fn for every flow of l. Only when the owner has stopped.
-func (l *Local) eachFlow(fn func(*Flow)) {
+// eachFlowLocked calls fn for every flow of l.
+func (l *Local) eachFlowLocked(fn func(*Flow)) {
 	for _, f := range l.flows {
 		if f != nil {
 			fn(f)
@@ -287,11 +360,20 @@ func (l *Local) eachFlow(fn func(*Flow)) {
 	}
 }
 
+// gapsLocked returns the running gap count of l's flows.
+func (l *Local) gapsLocked() int64 {
+	var g int64
+	l.eachFlowLocked(func(f *Flow) { g += f.gaps() })
+	return g
+}
+
 // Close hands the receiver's final counts to the Recorder and unregisters
-// it. Call it when the receiver stops; Observe and Record must not be
-// called after. Calling it again does nothing. Finish closes the Locals
-// still open.
+// it. Call it when the receiver stops, outside a batch; Observe and Record
+// must not be called after. Calling it again does nothing. Finish closes
+// the Locals still open.
 func (l *Local) Close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	l.r.mu.Lock()
 	defer l.r.mu.Unlock()
 	l.r.closeLocalLocked(l)

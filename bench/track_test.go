@@ -214,24 +214,28 @@ func TestLocalObserve(t *testing.T) {
 	}
 }
 
-func TestLocalBuffer(t *testing.T) {
+// TestLocalCountLimit: a Local that has counted as many latency values as
+// its 32-bit counts hold hands them over before the next, whatever the
+// interval.
+func TestLocalCountLimit(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		size, want int
-	}{{0, DefaultLocalBuffer}, {1, 1}, {3, 4}, {1000, 1024}, {4096, 4096}}
-	for _, tt := range tests {
-		r := NewRecorder(RecorderConfig{Start: measStart, LocalBuffer: tt.size})
-		if got := r.Config().LocalBuffer; got != tt.want {
-			t.Errorf("LocalBuffer %d: rounded to %d, want %d", tt.size, got, tt.want)
-		}
-		l := r.NewLocal()
-		for i := range 100 {
-			l.Observe(Payload{Seq: uint64(i + 1), Sent: measStart.UnixNano()}, measStart.UnixNano()+1000, 1)
-		}
-		r.Finish(measStart.Add(time.Second))
-		if got := r.Result().Received.Packets; got != 100 {
-			t.Errorf("LocalBuffer %d: received %d, want 100", tt.size, got)
-		}
+	r := NewRecorder(RecorderConfig{Start: measStart, Interval: time.Hour, ExpectedInterval: time.Millisecond})
+	l := r.NewLocal()
+	l.limit = 7
+	t0 := measStart.UnixNano()
+	for i := range 10 {
+		l.Record(t0, int64(i)*int64(time.Millisecond), 1) // 1, 1, 2, 3 ... 10 values
+	}
+	r.Finish(measStart.Add(time.Second))
+	res := r.Result()
+	if got, want := res.Latency.Count, int64(1+1+2+3+4+5+6+7+8+9); got != want {
+		t.Errorf("latency count = %d, want %d", got, want)
+	}
+	if got := res.Received.Packets; got != 10 {
+		t.Errorf("received = %d, want 10", got)
+	}
+	if got, want := res.Latency.Max, 9000.0; math.Abs(got-want)/want > 0.001 {
+		t.Errorf("latency max = %v us, want %v", got, want)
 	}
 }
 
@@ -260,12 +264,17 @@ func TestObserveAllocs(t *testing.T) {
 			p.Sent += 1000
 			l.Observe(p, p.Sent+int64(p.Seq%100)*1000, 64)
 		}
-		for range 3 * DefaultLocalBuffer { // first flow, first interval, ring drains
+		for range 1000 { // the flow, the histogram's pages
 			observe()
 		}
-		if n := testing.AllocsPerRun(10*DefaultLocalBuffer, observe); n != 0 {
+		if n := testing.AllocsPerRun(10000, observe); n != 0 {
 			t.Errorf("%s: Local.Observe allocs = %v, want 0", tc.name, n)
 		}
+		l.Begin()
+		if n := testing.AllocsPerRun(10000, observe); n != 0 {
+			t.Errorf("%s: Local.Observe in a batch allocs = %v, want 0", tc.name, n)
+		}
+		l.End()
 	}
 }
 
@@ -279,21 +288,38 @@ func BenchmarkFlowObserve(b *testing.B) {
 	}
 }
 
+// benchBatch is how many messages a benchmark receiver handles per read.
+const benchBatch = 500
+
 func BenchmarkLocalObserve(b *testing.B) {
 	for _, tc := range []struct {
 		name     string
 		expected time.Duration
-	}{{"plain", 0}, {"corrected", 100 * time.Microsecond}} {
+		batch    int
+	}{{"plain", 0, benchBatch}, {"corrected", 100 * time.Microsecond, benchBatch}, {"unbatched", 0, 1}} {
 		b.Run(tc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			start := time.Now()
 			r := NewRecorder(RecorderConfig{Start: start, Interval: time.Hour, ExpectedInterval: tc.expected})
 			l := r.NewLocal()
 			p := Payload{Publisher: 1, Sent: start.UnixNano()}
+			k := 0
 			for b.Loop() {
+				if k == 0 && tc.batch > 1 {
+					l.Begin()
+				}
 				p.Seq++
 				p.Sent += 1000
 				l.Observe(p, p.Sent+50000+int64(p.Seq%13)*1000, 64)
+				if k++; k == tc.batch {
+					k = 0
+					if tc.batch > 1 {
+						l.End()
+					}
+				}
+			}
+			if k > 0 && tc.batch > 1 {
+				l.End()
 			}
 		})
 	}
@@ -305,11 +331,42 @@ func BenchmarkLocalObserve(b *testing.B) {
 			l := r.NewLocal()
 			defer l.Close()
 			p := Payload{Publisher: 1, Sent: start.UnixNano()}
-			for pb.Next() {
+			l.Begin()
+			for k := 1; pb.Next(); k++ {
 				p.Seq++
 				p.Sent += 1000
 				l.Observe(p, p.Sent+50000+int64(p.Seq%13)*1000, 64)
+				if k%benchBatch == 0 {
+					l.End()
+					l.Begin()
+				}
 			}
+			l.End()
 		})
+	})
+	// A fan-out to 1,000 receivers: each handles a read of benchBatch
+	// messages in turn, latencies spread over 200-300 ms.
+	b.Run("locals=1000", func(b *testing.B) {
+		b.ReportAllocs()
+		start := time.Now()
+		r := NewRecorder(RecorderConfig{Start: start, Interval: time.Hour})
+		ls := make([]*Local, 1000)
+		for i := range ls {
+			ls[i] = r.NewLocal()
+		}
+		seq := make([]uint64, len(ls))
+		i, k := 0, 0
+		ls[0].Begin()
+		for b.Loop() {
+			seq[i]++
+			sent := start.UnixNano() + int64(seq[i])*1000
+			ls[i].Observe(Payload{Seq: seq[i], Sent: sent}, sent+200e6+int64(seq[i]%1000)*100000, 64)
+			if k++; k == benchBatch {
+				ls[i].End()
+				k, i = 0, (i+1)%len(ls)
+				ls[i].Begin()
+			}
+		}
+		ls[i].End()
 	})
 }
