@@ -31,7 +31,7 @@ func AppendProgress(b []byte, transport string, iv IntervalStats) []byte {
 	b = append(b, bitRate(iv.BitsPerSecond)...)
 	b = append(b, "  p99 "...)
 	if iv.ReceivedPackets > 0 {
-		b = append(b, sigFig(iv.P99/1e3, 3)...)
+		b = append(b, formatMillis(iv.P99/1e3)...)
 		b = append(b, " ms"...)
 	} else {
 		b = append(b, '-')

@@ -41,6 +41,12 @@ func TestAppendProgress(t *testing.T) {
 			iv:        IntervalStats{Start: 9, End: 9.5, ReceivedPackets: 500, BitsPerSecond: 2.5e9, P99: 1_500_000},
 			want:      "[tcp]  9.00-9.50 s  1 k msg/s  2.5 Gbit/s  p99 1500 ms  lost 0\n",
 		},
+		{
+			name:      "just below a unit, sub-microsecond p99",
+			transport: "udp",
+			iv:        IntervalStats{Start: 0, End: 1, ReceivedPackets: 999_700, BitsPerSecond: 999_600, P99: 0.512},
+			want:      "[udp]  0.00-1.00 s  1 M msg/s  1 Mbit/s  p99 0.000512 ms  lost 0\n",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -69,11 +69,11 @@ func summaryRows(results []Result) []summaryRow {
 		lat("latency p99.9", func(l *LatencyStats) float64 { return l.P999 }),
 		lat("latency max", func(l *LatencyStats) float64 { return l.Max }),
 		row("lost", func(r *Result) string {
-			return strconv.FormatInt(r.LostPackets, 10) + " (" + sigFig(r.LostPercent, 3) + " %)"
+			return strconv.FormatInt(r.LostPackets, 10) + " (" + formatPercent(r.LostPercent) + " %)"
 		}),
 		row("duplicates", func(r *Result) string { return strconv.FormatInt(r.Duplicates, 10) }),
 		row("out of order", func(r *Result) string { return strconv.FormatInt(r.OutOfOrder, 10) }),
-		row("jitter", func(r *Result) string { return sigFig(r.JitterMs, 3) + " ms" }),
+		row("jitter", func(r *Result) string { return formatMillis(r.JitterMs) + " ms" }),
 		row("retransmits", func(r *Result) string { return strconv.FormatInt(r.Retransmits, 10) }),
 		row("server CPU", func(r *Result) string {
 			if r.Server.CPUSeconds <= 0 {
@@ -149,8 +149,19 @@ type csvColumn struct {
 	value func(r *Result) string
 }
 
-func csvInt(v int64) string     { return strconv.FormatInt(v, 10) }
-func csvFloat(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+func csvInt(v int64) string { return strconv.FormatInt(v, 10) }
+
+// CSV numbers carry the digits that mean something, without an exponent:
+// rates and settings 6 significant digits (whole numbers whole), times to
+// their resolution (a nanosecond; a microsecond for the duration, a
+// millisecond for CPU seconds), percentages 4 significant digits, jitter 3.
+func csvRate(v float64) string    { return roundFig(v, 6, 3) }
+func csvSecs(v float64) string    { return roundFig(v, 6, 6) }
+func csvCPU(v float64) string     { return roundFig(v, 6, 3) }
+func csvMicros(v float64) string  { return roundFig(v, 20, 3) }
+func csvMillis(v float64) string  { return roundFig(v, 20, 6) }
+func csvPercent(v float64) string { return roundFig(v, 4, 6) }
+func csvJitter(v float64) string  { return roundFig(v, 3, 6) }
 
 func csvImpair(v func(m *ImpairmentSpec) string) func(r *Result) string {
 	return func(r *Result) string {
@@ -170,41 +181,41 @@ var csvColumns = []csvColumn{
 	{"clients", func(r *Result) string { return strconv.Itoa(r.Clients) }},
 	{"publishers", func(r *Result) string { return strconv.Itoa(r.Publishers) }},
 	{"subscribers", func(r *Result) string { return strconv.Itoa(r.Subscribers) }},
-	{"duration_s", func(r *Result) string { return csvFloat(r.Duration) }},
+	{"duration_s", func(r *Result) string { return csvSecs(r.Duration) }},
 	{"sent_packets", func(r *Result) string { return csvInt(r.Sent.Packets) }},
 	{"sent_bytes", func(r *Result) string { return csvInt(r.Sent.Bytes) }},
-	{"sent_packets_per_second", func(r *Result) string { return csvFloat(r.Sent.PacketsPerSecond) }},
-	{"sent_bits_per_second", func(r *Result) string { return csvFloat(r.Sent.BitsPerSecond) }},
+	{"sent_packets_per_second", func(r *Result) string { return csvRate(r.Sent.PacketsPerSecond) }},
+	{"sent_bits_per_second", func(r *Result) string { return csvRate(r.Sent.BitsPerSecond) }},
 	{"received_packets", func(r *Result) string { return csvInt(r.Received.Packets) }},
 	{"received_bytes", func(r *Result) string { return csvInt(r.Received.Bytes) }},
-	{"received_packets_per_second", func(r *Result) string { return csvFloat(r.Received.PacketsPerSecond) }},
-	{"received_bits_per_second", func(r *Result) string { return csvFloat(r.Received.BitsPerSecond) }},
+	{"received_packets_per_second", func(r *Result) string { return csvRate(r.Received.PacketsPerSecond) }},
+	{"received_bits_per_second", func(r *Result) string { return csvRate(r.Received.BitsPerSecond) }},
 	{"lost_packets", func(r *Result) string { return csvInt(r.LostPackets) }},
-	{"lost_percent", func(r *Result) string { return csvFloat(r.LostPercent) }},
+	{"lost_percent", func(r *Result) string { return csvPercent(r.LostPercent) }},
 	{"duplicates", func(r *Result) string { return csvInt(r.Duplicates) }},
 	{"out_of_order", func(r *Result) string { return csvInt(r.OutOfOrder) }},
-	{"jitter_ms", func(r *Result) string { return csvFloat(r.JitterMs) }},
-	{"latency_us_min", func(r *Result) string { return csvFloat(r.Latency.Min) }},
-	{"latency_us_mean", func(r *Result) string { return csvFloat(r.Latency.Mean) }},
-	{"latency_us_p50", func(r *Result) string { return csvFloat(r.Latency.P50) }},
-	{"latency_us_p90", func(r *Result) string { return csvFloat(r.Latency.P90) }},
-	{"latency_us_p99", func(r *Result) string { return csvFloat(r.Latency.P99) }},
-	{"latency_us_p99_9", func(r *Result) string { return csvFloat(r.Latency.P999) }},
-	{"latency_us_max", func(r *Result) string { return csvFloat(r.Latency.Max) }},
+	{"jitter_ms", func(r *Result) string { return csvJitter(r.JitterMs) }},
+	{"latency_us_min", func(r *Result) string { return csvMicros(r.Latency.Min) }},
+	{"latency_us_mean", func(r *Result) string { return csvMicros(r.Latency.Mean) }},
+	{"latency_us_p50", func(r *Result) string { return csvMicros(r.Latency.P50) }},
+	{"latency_us_p90", func(r *Result) string { return csvMicros(r.Latency.P90) }},
+	{"latency_us_p99", func(r *Result) string { return csvMicros(r.Latency.P99) }},
+	{"latency_us_p99_9", func(r *Result) string { return csvMicros(r.Latency.P999) }},
+	{"latency_us_max", func(r *Result) string { return csvMicros(r.Latency.Max) }},
 	{"latency_us_count", func(r *Result) string { return csvInt(r.Latency.Count) }},
 	{"retransmits", func(r *Result) string { return csvInt(r.Retransmits) }},
-	{"server_cpu_seconds", func(r *Result) string { return csvFloat(r.Server.CPUSeconds) }},
+	{"server_cpu_seconds", func(r *Result) string { return csvCPU(r.Server.CPUSeconds) }},
 	{"server_peak_rss_bytes", func(r *Result) string { return csvInt(r.Server.PeakRSSBytes) }},
 	{"server_rss_per_session_bytes", func(r *Result) string { return csvInt(r.Server.RSSPerSessionBytes) }},
 	{"server_rss_before_bytes", func(r *Result) string { return csvInt(r.Server.RSSBeforeBytes) }},
 	{"server_rss_after_bytes", func(r *Result) string { return csvInt(r.Server.RSSAfterBytes) }},
 	{"server_sessions", func(r *Result) string { return csvInt(r.Server.Sessions) }},
-	{"impairment_loss_percent", csvImpair(func(m *ImpairmentSpec) string { return csvFloat(m.LossPercent) })},
-	{"impairment_delay_ms", csvImpair(func(m *ImpairmentSpec) string { return csvFloat(m.DelayMs) })},
-	{"impairment_jitter_ms", csvImpair(func(m *ImpairmentSpec) string { return csvFloat(m.JitterMs) })},
-	{"impairment_reorder_percent", csvImpair(func(m *ImpairmentSpec) string { return csvFloat(m.ReorderPercent) })},
-	{"impairment_duplicate_percent", csvImpair(func(m *ImpairmentSpec) string { return csvFloat(m.DuplicatePercent) })},
-	{"impairment_rate_bits_per_second", csvImpair(func(m *ImpairmentSpec) string { return csvFloat(m.RateBitsPerSecond) })},
+	{"impairment_loss_percent", csvImpair(func(m *ImpairmentSpec) string { return csvRate(m.LossPercent) })},
+	{"impairment_delay_ms", csvImpair(func(m *ImpairmentSpec) string { return csvMillis(m.DelayMs) })},
+	{"impairment_jitter_ms", csvImpair(func(m *ImpairmentSpec) string { return csvMillis(m.JitterMs) })},
+	{"impairment_reorder_percent", csvImpair(func(m *ImpairmentSpec) string { return csvRate(m.ReorderPercent) })},
+	{"impairment_duplicate_percent", csvImpair(func(m *ImpairmentSpec) string { return csvRate(m.DuplicatePercent) })},
+	{"impairment_rate_bits_per_second", csvImpair(func(m *ImpairmentSpec) string { return csvRate(m.RateBitsPerSecond) })},
 	{"impairment_seed", csvImpair(func(m *ImpairmentSpec) string { return csvInt(m.Seed) })},
 }
 
@@ -230,21 +241,55 @@ func WriteCSV(w io.Writer, results []Result) error {
 
 // sigFig formats v with n significant digits, without an exponent and
 // without trailing zeros after the point ("0.81", "630", "1234").
-func sigFig(v float64, n int) string {
+func sigFig(v float64, n int) string { return roundFig(v, n, 15) }
+
+// roundFig formats v with n significant digits but at most dec decimals
+// (the resolution of the quantity), without an exponent and without
+// trailing zeros after the point: the digits of the integer part are all
+// kept ("1234" with n = 3), and a value that rounds to zero is "0".
+func roundFig(v float64, n, dec int) string {
 	if v == 0 || math.IsNaN(v) || math.IsInf(v, 0) {
 		return "0"
 	}
-	d := max(n-1-int(math.Floor(math.Log10(math.Abs(v)))), 0)
+	d := min(max(n-1-int(math.Floor(math.Log10(math.Abs(v)))), 0), dec)
 	s := strconv.FormatFloat(v, 'f', d, 64)
 	if strings.Contains(s, ".") {
 		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
 	}
+	if s == "-0" {
+		return "0"
+	}
 	return s
+}
+
+// round3 rounds v to 3 significant digits, so that a unit is chosen for
+// the value as printed (999.7 is "1 k", not "1000").
+func round3(v float64) float64 {
+	if v == 0 || math.IsNaN(v) || math.IsInf(v, 0) {
+		return v
+	}
+	p := math.Pow(10, math.Floor(math.Log10(math.Abs(v)))-2)
+	return math.Round(v/p) * p
+}
+
+// formatMillis formats a time in milliseconds measured to the nanosecond
+// (jitter): 3 significant digits, at most 6 decimals ("0.0152",
+// "0.000004", "0").
+func formatMillis(ms float64) string { return roundFig(ms, 3, 6) }
+
+// formatPercent formats a percentage: 3 significant digits, at most 4
+// decimals, "<0.0001" for less but not zero.
+func formatPercent(p float64) string {
+	if s := roundFig(p, 3, 4); s != "0" || p <= 0 {
+		return s
+	}
+	return "<0.0001"
 }
 
 // siValue formats a count or rate with an SI prefix: "950", "12.3 k",
 // "1.23 M".
 func siValue(v float64) string {
+	v = round3(v)
 	switch a := math.Abs(v); {
 	case a >= 1e9:
 		return sigFig(v/1e9, 3) + " G"
@@ -268,6 +313,7 @@ func bitRate(v float64) string {
 // formatMicros formats a duration given in microseconds with its unit:
 // "23.5 us", "1.52 ms", "2.1 s".
 func formatMicros(us float64) string {
+	us = round3(us)
 	switch a := math.Abs(us); {
 	case a >= 1e6:
 		return sigFig(us/1e6, 3) + " s"

@@ -28,11 +28,30 @@ func TestFormatters(t *testing.T) {
 		{"siValue k", siValue(12_345), "12.3 k"},
 		{"siValue M", siValue(1_234_567), "1.23 M"},
 		{"siValue G", siValue(2e9), "2 G"},
+		{"siValue rounds up to the next unit", siValue(999.7), "1 k"},
+		{"siValue just below", siValue(999.4), "999"},
 		{"bitRate", bitRate(630e6), "630 Mbit/s"},
 		{"bitRate small", bitRate(12), "12 bit/s"},
 		{"formatMicros us", formatMicros(23.456), "23.5 us"},
 		{"formatMicros ms", formatMicros(1520), "1.52 ms"},
 		{"formatMicros s", formatMicros(2.1e6), "2.1 s"},
+		{"formatMicros rounds up to the next unit", formatMicros(999.7), "1 ms"},
+		{"formatMillis", formatMillis(0.01907666678670662), "0.0191"},
+		{"formatMillis nanoseconds", formatMillis(4.36e-6), "0.000004"},
+		{"formatMillis below a nanosecond", formatMillis(2.46e-12), "0"},
+		{"formatMillis zero", formatMillis(0), "0"},
+		{"formatPercent", formatPercent(84.6123), "84.6"},
+		{"formatPercent small", formatPercent(0.00123), "0.0012"},
+		{"formatPercent tiny", formatPercent(1.23e-5), "<0.0001"},
+		{"formatPercent zero", formatPercent(0), "0"},
+		{"roundFig integer part kept", roundFig(13273668.018, 6, 3), "13273668"},
+		{"roundFig decimals capped", roundFig(4796.754176000003, 20, 3), "4796.754"},
+		{"roundFig negative zero", roundFig(-1e-9, 3, 6), "0"},
+		{"csv rate", csvRate(25925.1328482686), "25925.1"},
+		{"csv duration", csvSecs(2.000028324), "2.00003"},
+		{"csv short duration", csvSecs(0.060822214), "0.060822"},
+		{"csv jitter", csvJitter(2.46e-12), "0"},
+		{"csv percent", csvPercent(84.61234), "84.61"},
 		{"formatBytes B", formatBytes(512), "512 B"},
 		{"formatBytes KiB", formatBytes(3 << 10), "3 KiB"},
 		{"formatBytes MiB", formatBytes(48 << 20), "48 MiB"},
@@ -162,5 +181,18 @@ func TestWriteCSV(t *testing.T) {
 	}
 	if v, err := strconv.ParseFloat(recs[1][col("latency_us_p99")], 64); err != nil || v != doc.Results[0].Latency.P99 {
 		t.Errorf("latency_us_p99 = %q, want %v", recs[1][col("latency_us_p99")], doc.Results[0].Latency.P99)
+	}
+	// Numbers are plain decimals, to their resolution: no exponent, no
+	// float noise.
+	for _, rec := range recs[1:] {
+		for i, cell := range rec {
+			if _, err := strconv.ParseFloat(cell, 64); err != nil {
+				continue
+			}
+			_, frac, _ := strings.Cut(cell, ".")
+			if strings.ContainsAny(cell, "eE") || len(frac) > 6 {
+				t.Errorf("%s = %q, want a decimal with at most 6 decimals", recs[0][i], cell)
+			}
+		}
 	}
 }
