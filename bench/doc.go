@@ -62,7 +62,9 @@
 //
 // The document written by --json; names follow iperf3's where iperf3 has
 // the field. Bytes are payload bytes (the `data` bin, -s), rates are over
-// duration_s, latencies are microseconds.
+// duration_s, latencies are microseconds. A delivery is the first copy of
+// a measured message (sent after the warmup, by this run) at one receiver;
+// a receiver takes its receive time once per read.
 //
 //	{
 //	  "packetbench": {
@@ -75,35 +77,78 @@
 //	    "transport":   "tcp" | "udp",
 //	    "scenario":    "fanout" | "rtt" | "ingest" | "conns",
 //	    "qos":         0 | 1,
-//	    "size":        int,         // payload bytes per message
+//	    "size":        int,         // payload bytes per message (-s)
 //	    "clients":     int,         // -c
-//	    "publishers":  int,
-//	    "subscribers": int,
-//	    "duration_s":  float,       // measured time (warmup excluded)
-//	    "sent":     {"packets": int, "bytes": int,
-//	                 "packets_per_second": float, "bits_per_second": float},
+//	    "publishers":  int,         // sending sessions: fanout -p, rtt and
+//	                                // ingest -c, conns 0
+//	    "subscribers": int,         // measuring sessions: fanout -c, rtt -c,
+//	                                // ingest --sinks, conns 0
+//	    "duration_s":  float,       // from the end of the warmup to the last
+//	                                // delivery, or to the end of sending if
+//	                                // later: the rates include draining what
+//	                                // was queued; conns: the time the
+//	                                // sessions took to open
+//	    "sent":     {"packets": int, "bytes": int,     // measured messages,
+//	                 "packets_per_second": float,      // resends not counted
+//	                 "bits_per_second": float},        // (conns: sessions opened)
 //	    "received": {...same...},   // deliveries, summed over receivers
-//	    "lost_packets": int,        // expected - delivered (>= 0)
+//	                                // (rtt: echoes; conns: sessions opened)
+//	    "lost_packets": int,        // expected - delivered (>= 0); expected:
+//	                                // every measured message of each sender
+//	                                // a receiver hears (fanout: each
+//	                                // subscriber every publisher's; rtt: each
+//	                                // client its own; ingest: each sink every
+//	                                // device's); conns: sessions not opened
 //	    "lost_percent": float,      // of expected, 0-100
 //	    "duplicates":   int,        // copies of a message already delivered
-//	    "out_of_order": int,        // first copies below the flow's highest seq
-//	    "jitter_ms":    float,      // RFC 3550, mean over flows
+//	                                // (within its flow's last 65,536
+//	                                // sequence numbers)
+//	    "out_of_order": int,        // deliveries below the highest sequence
+//	                                // number of their flow then
+//	    "jitter_ms":    float,      // RFC 3550 interarrival jitter of each
+//	                                // (receiver, publisher) flow, mean over
+//	                                // the flows of 2 deliveries or more;
+//	                                // near 0 when flooding (messages sent
+//	                                // together share a send time, and read
+//	                                // together a receive time)
 //	    "latency_us": {"min", "mean", "p50", "p90", "p99", "p99_9", "max": float,
-//	                   "count": int},
+//	                   "count": int},   // one-way, receive - send time (rtt:
+//	                                // round trip; conns: the handshake, HELLO
+//	                                // to WELCOME and over UDP the PING that
+//	                                // validates the address); at a
+//	                                // fixed -r, a sender held up stamps the
+//	                                // time it was due to send; HdrHistogram,
+//	                                // 3 significant figures; count: the
+//	                                // deliveries
 //	    "latency_cdf": [{"us": float, "percent": float}],  // omitted if empty
-//	    "retransmits": int,         // QoS 1 resends by the publishers
-//	    "server": {"cpu_seconds": float, "peak_rss_bytes": int,
-//	               "rss_per_session_bytes": int,         // 0: unknown
+//	    "retransmits": int,         // QoS 1 resends: the publishers' EMITs
+//	                                // plus the spawned server's MESSAGE
+//	                                // retransmissions (timer or resumed
+//	                                // session; not known for --server),
+//	                                // warmup and drain included
+//	    "server": {"cpu_seconds": float,   // user + system, from the end of
+//	                                // the warmup to the end of the drain
+//	                                // (conns: opening and holding); 0: unknown
+//	               "peak_rss_bytes": int,  // VmHWM, reset at the same start
+//	               "rss_per_session_bytes": int,         // conns; 0: unknown
 //	               "rss_before_bytes": int, "rss_after_bytes": int,
 //	               "sessions": int},                     // conns only
-//	    "intervals": [{"start": float, "end": float,     // seconds from start
-//	                   "sent_packets": int, "received_packets": int,
+//	    "intervals": [{"start": float, "end": float,     // seconds from the
+//	                                                     // end of the warmup
+//	                   "sent_packets": int,     // sent since the interval
+//	                                            // before closed, read as this
+//	                                            // one closed (a little after
+//	                                            // its end)
+//	                   "received_packets": int, // deliveries received in it
 //	                   "bits_per_second": float,         // received
-//	                   "p50_us": float, "p99_us": float}],
+//	                   "p50_us": float, "p99_us": float}],  // 0: no sample
 //	    "impairment": {"loss_percent", "delay_ms", "jitter_ms",
 //	                   "reorder_percent", "duplicate_percent",
 //	                   "rate_bits_per_second": float, "seed": int}
-//	                                // only when an impairment proxy was used
+//	                                // only when an impairment proxy was
+//	                                // used: what it applied to this
+//	                                // transport, in each direction (TCP:
+//	                                // delay, jitter and rate only)
 //	  }]
 //	}
 //

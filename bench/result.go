@@ -159,7 +159,9 @@ func (r *Recorder) AddSent(packets, bytes int64) {
 // flows' sequence gaps (which cannot see losses at a flow's tail).
 func (r *Recorder) Expect(n int64) { r.expect.Add(n) }
 
-// AddRetransmits counts QoS 1 retransmissions.
+// AddRetransmits counts QoS 1 retransmissions: the publishers' resent
+// EMITs (the scenarios add the spawned server's MESSAGE retransmissions to
+// the Result).
 func (r *Recorder) AddRetransmits(n int64) { r.retransmits.Add(n) }
 
 // merge hands l's counts to the Recorder (l.mu held).
@@ -466,14 +468,17 @@ func latencyCDF(h *hdrhistogram.Histogram, limit int) []CDFPoint {
 // names follow iperf3's where iperf3 has the field; see the package doc for
 // the schema.
 type Result struct {
-	Transport   string  `json:"transport"`
-	Scenario    string  `json:"scenario"`
-	QoS         int     `json:"qos"`
-	Size        int     `json:"size"`
-	Clients     int     `json:"clients"`
-	Publishers  int     `json:"publishers"`
-	Subscribers int     `json:"subscribers"`
-	Duration    float64 `json:"duration_s"`
+	Transport   string `json:"transport"`
+	Scenario    string `json:"scenario"`
+	QoS         int    `json:"qos"`
+	Size        int    `json:"size"`
+	Clients     int    `json:"clients"`
+	Publishers  int    `json:"publishers"`
+	Subscribers int    `json:"subscribers"`
+	// Duration is the measured time, from the start to the end given to
+	// Finish: the scenarios end it at the last delivery (or the end of
+	// sending, if later), so rates include draining what was queued.
+	Duration float64 `json:"duration_s"`
 
 	Sent     Throughput `json:"sent"`
 	Received Throughput `json:"received"`
@@ -486,7 +491,9 @@ type Result struct {
 	Latency     LatencyStats `json:"latency_us"`
 	// LatencyCDF is the latency distribution the HTML report plots
 	// (an addition to the DESIGN.md schema); empty without samples.
-	LatencyCDF  []CDFPoint      `json:"latency_cdf,omitempty"`
+	LatencyCDF []CDFPoint `json:"latency_cdf,omitempty"`
+	// Retransmits counts QoS 1 resends: the publishers' EMITs plus, with
+	// a spawned server, its MESSAGE retransmissions.
 	Retransmits int64           `json:"retransmits"`
 	Server      ServerStats     `json:"server"`
 	Intervals   []IntervalStats `json:"intervals"`
@@ -540,7 +547,7 @@ type ServerStats struct {
 type IntervalStats struct {
 	Start           float64 `json:"start"`
 	End             float64 `json:"end"`
-	SentPackets     int64   `json:"sent_packets"`
+	SentPackets     int64   `json:"sent_packets"` // counted between closes
 	ReceivedPackets int64   `json:"received_packets"`
 	BitsPerSecond   float64 `json:"bits_per_second"` // received payload
 	P50             float64 `json:"p50_us"`          // 0 without samples
