@@ -61,8 +61,9 @@
 // # JSON schema
 //
 // The document written by --json; names follow iperf3's where iperf3 has
-// the field. Bytes are payload bytes (the `data` bin, -s), rates are over
-// duration_s, latencies are microseconds. A delivery is the first copy of
+// the field. Bytes are payload bytes (the `data` bin, -s); received rates
+// are over duration_s, sent rates over send_time_s; latencies are
+// microseconds. A delivery is the first copy of
 // a measured message (sent after the warmup, by this run) at one receiver;
 // a receiver takes its receive time once per read.
 //
@@ -88,6 +89,10 @@
 //	                                // later: the rates include draining what
 //	                                // was queued; conns: the time the
 //	                                // sessions took to open
+//	    "send_time_s": float,       // from the end of the warmup to the end
+//	                                // of sending: -t (later if a fixed -r
+//	                                // sent late), the last message with -n,
+//	                                // the interruption; conns: duration_s
 //	    "sent":     {"packets": int, "bytes": int,     // measured messages,
 //	                 "packets_per_second": float,      // resends not counted
 //	                 "bits_per_second": float},        // (conns: sessions opened)
@@ -140,6 +145,16 @@
 //	                                            // one closed (a little after
 //	                                            // its end)
 //	                   "received_packets": int, // deliveries received in it
+//	                   "lost_packets": int,     // the losses its deliveries
+//	                                            // revealed (sequence gaps,
+//	                                            // less late arrivals that
+//	                                            // filled one: can be < 0);
+//	                                            // the last interval adds what
+//	                                            // only the end shows (a
+//	                                            // flow's tail, a receiver
+//	                                            // that heard nothing), so
+//	                                            // the intervals add up to
+//	                                            // lost_packets
 //	                   "bits_per_second": float,         // received
 //	                   "p50_us": float, "p99_us": float}],  // 0: no sample
 //	    "impairment": {"loss_percent", "delay_ms", "jitter_ms",
@@ -152,7 +167,8 @@
 //	  }]
 //	}
 //
-// Beyond DESIGN.md's schema: latency_cdf (the HTML report's data, so that a
-// saved document can be rendered again), the conns fields of server, and
-// the impairment object's fields.
+// Beyond DESIGN.md's schema: send_time_s, the intervals' lost_packets,
+// latency_cdf (the HTML report's data, so that `packetbench report`
+// renders a saved document again), the conns fields of server, and the
+// impairment object's fields.
 package bench

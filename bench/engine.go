@@ -31,22 +31,22 @@ type env struct {
 	mu       sync.Mutex // guards the fields below
 	sessions []session
 	problems map[string]int // errors of receivers and senders, by text
+	unsent   int64          // messages a fixed rate scheduled that were not sent
 	start    ProcStat       // the server's use when the measurement started
 	started  bool
 }
 
-// runTransport runs the scenario over one transport.
-func runTransport(ctx context.Context, c *Config, transport string) (*Result, error) {
+// runTransport runs the scenario over one transport. why, if not empty,
+// says what kept the run from completing as asked; the notes say more.
+func runTransport(ctx context.Context, c *Config, transport string) (res *Result, why string, err error) {
 	e := &env{cfg: c, transport: transport, run: rand.Uint32() | 1, problems: map[string]int{}}
 	e.room = fmt.Appendf(nil, "packetbench-%08x", e.run)
 	total := c.Warmup + c.Duration
 	e.keepAlive = min(max(2*total+time.Minute, time.Minute), time.Hour)
 	defer e.close()
 	if err := e.setup(ctx); err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	var res *Result
-	var err error
 	switch c.Scenario {
 	case ScenarioFanout:
 		res, err = e.fanout(ctx)
@@ -58,7 +58,7 @@ func runTransport(ctx context.Context, c *Config, transport string) (*Result, er
 		res, err = e.conns(ctx)
 	}
 	if res == nil {
-		return nil, err
+		return nil, "", err
 	}
 	res.Impairment = e.spec
 	e.closeSessions()
@@ -66,23 +66,13 @@ func runTransport(ctx context.Context, c *Config, transport string) (*Result, er
 		res.Retransmits += counters["Retransmits"]
 		e.noteServer(counters)
 	}
-	e.reportProblems()
-	return res, err
+	return res, e.reportProblems(), err
 }
 
-// setup checks the limits, starts or names the server, and starts the
-// proxy.
+// setup starts or names the server, and starts the proxy (preflight
+// checked the limits).
 func (e *env) setup(ctx context.Context) error {
 	c := e.cfg
-	need := c.sessions(e.transport) + fdReserve
-	if e.transport == "tcp" {
-		need += 2 * c.impaired() // the proxy's two sockets per connection
-	} else {
-		need += c.impaired() // the proxy's upstream socket per flow
-	}
-	if err := checkFDs(need); err != nil {
-		return err
-	}
 	srv, err := startServer(ctx, c, e.transport)
 	if err != nil {
 		return err
@@ -164,13 +154,7 @@ func (e *env) closeSessions() {
 	e.sessions = nil
 	e.mu.Unlock()
 	for _, s := range ss {
-		bye := s.appendPacket(nil, codec.Header{Type: codec.TypeBye}, nil)
-		_ = s.setDeadline(time.Now().Add(100 * time.Millisecond))
-		_ = s.send(bye)
-		if _, udp := s.(*udpSession); udp {
-			_ = s.send(bye) // a datagram may be lost (PROTOCOL.md 4.9)
-		}
-		s.Close()
+		sayBye(s)
 	}
 }
 
@@ -227,36 +211,13 @@ func (e *env) open(ctx context.Context, d *dialer, n int, r role) ([]session, er
 	return ss, nil
 }
 
-// checkSize fails if a message of the run's size cannot reach UDP
-// members: MESSAGEs over the server's max_datagram are not sent to them.
-func (e *env) checkSize(s session, emit codec.Emit) error {
-	if e.transport != "udp" {
-		return nil
-	}
-	limit := s.info().maxDatagram
-	if limit == 0 {
-		limit = codec.DefaultMaxDatagram
-	}
-	fits := func(size int) bool {
-		emit.Data = AppendPayload(nil, Payload{}, size)
-		msg := codec.Message{Rooms: emit.Rooms, From: make([]byte, 17), Data: emit.Data}
-		return codec.SessionIDLen+codec.PacketLen(&emit) <= limit && codec.PacketLen(&msg) <= limit
-	}
-	if fits(e.cfg.Size) {
-		return nil
-	}
-	most := PayloadMin
-	for fits(most + 1) {
-		most++
-	}
-	return configError("-s %d: a UDP message of this size does not fit the server's max_datagram (%d bytes): at most -s %d, or raise the server's -max-datagram",
-		e.cfg.Size, limit, most)
-}
-
-// newRecorder starts the measurement's Recorder: the measurement starts
-// after the warmup.
+// newRecorder starts the measurement's Recorder. The senders start a
+// moment later (startLead, so that the run's goroutines are under way and
+// the first messages go out on time), and the measurement after the
+// warmup.
 func (e *env) newRecorder(publishers, subscribers int) *Recorder {
 	c := e.cfg
+	lead := startLead + time.Duration(publishers+subscribers)*2*time.Microsecond
 	return NewRecorder(RecorderConfig{
 		Transport:   e.transport,
 		Scenario:    c.Scenario,
@@ -266,29 +227,68 @@ func (e *env) newRecorder(publishers, subscribers int) *Recorder {
 		Publishers:  publishers,
 		Subscribers: subscribers,
 		Run:         e.run,
-		Start:       time.Now().Add(c.Warmup),
+		Start:       time.Now().Add(lead + c.Warmup),
 		Interval:    c.Interval,
 	})
 }
 
+// startLead is the time between the Recorder's creation and the senders'
+// start, plus 2 us per session.
+const startLead = 10 * time.Millisecond
+
 // problem counts an error of a sender or receiver, reported at the end.
 func (e *env) problem(who string, err error) {
 	e.mu.Lock()
-	e.problems[who+": "+err.Error()]++
+	e.problems[who+": "+ErrorText(err)]++
 	e.mu.Unlock()
 }
 
-func (e *env) reportProblems() {
+// reportProblems notes the errors of the senders and receivers that
+// stopped, and returns what kept the run from completing as asked ("" if
+// nothing did).
+func (e *env) reportProblems() string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	keys := make([]string, 0, len(e.problems))
-	for k := range e.problems {
+	stopped := 0
+	for k, n := range e.problems {
 		keys = append(keys, k)
+		stopped += n
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
 		e.cfg.note("[%s] %d x %s", e.transport, e.problems[k], k)
 	}
+	var why []string
+	if stopped > 0 {
+		why = append(why, fmt.Sprintf("%d client(s) stopped before the end", stopped))
+	}
+	if e.unsent > 0 {
+		why = append(why, fmt.Sprintf("%d scheduled message(s) not sent", e.unsent))
+	}
+	return strings.Join(why, ", ")
+}
+
+// ErrorText is err's text for people: without the "bench: " that starts
+// this package's errors, and that wrapping repeats after each ": ".
+func ErrorText(err error) string {
+	const p = "bench: "
+	s := err.Error()
+	var b strings.Builder
+	for {
+		i := strings.Index(s, p)
+		if i < 0 {
+			break
+		}
+		word := i == 0 || s[i-1] == ' ' || s[i-1] == '\t' || s[i-1] == '\n'
+		b.WriteString(s[:i])
+		if !word {
+			b.WriteString(p) // "packetbench: "
+		}
+		s = s[i+len(p):]
+	}
+	b.WriteString(s)
+	return b.String()
 }
 
 // noteServer reports what the server dropped, if anything.

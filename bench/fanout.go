@@ -21,9 +21,6 @@ func (e *env) fanout(ctx context.Context) (*Result, error) {
 		return nil, err
 	}
 	emit := codec.Emit{Rooms: [][]byte{e.room}}
-	if err := e.checkSize(pubs[0], emit); err != nil {
-		return nil, err
-	}
 	t := &traffic{rec: e.newRecorder(c.Publishers, c.Clients)}
 	for i, s := range pubs {
 		sn := newSender(s, t.rec, uint32(i), e.run, c.Size, emit, c.QoS == 1, c.Window)

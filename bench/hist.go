@@ -63,6 +63,7 @@ type localHist struct {
 	n       uint32 // values counted: no count can overflow before it does
 	packets int64  // deliveries
 	bytes   int64  // their payload bytes
+	lost    int64  // the change in the flows' sequence gaps they made
 }
 
 // add counts v, 0 <= v <= histHighest. The caller makes sure that n is
@@ -81,10 +82,10 @@ func (h *localHist) add(v int64) {
 }
 
 // empty reports whether h holds nothing since the last moveTo.
-func (h *localHist) empty() bool { return h.n == 0 && h.packets == 0 }
+func (h *localHist) empty() bool { return h.n == 0 && h.packets == 0 && h.lost == 0 }
 
-// moveTo records h's counts into a and b and clears them (not packets and
-// bytes, which the caller moves).
+// moveTo records h's counts into a and b and clears them (not packets,
+// bytes and lost, which the caller moves).
 func (h *localHist) moveTo(a, b *hdrhistogram.Histogram) {
 	if h.lo <= h.hi {
 		for pg := h.lo >> histPageShift; pg <= h.hi>>histPageShift; pg++ {

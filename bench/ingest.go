@@ -21,9 +21,6 @@ func (e *env) ingest(ctx context.Context) (*Result, error) {
 		return nil, err
 	}
 	emit := codec.Emit{Rooms: [][]byte{e.room}}
-	if err := e.checkSize(devices[0], emit); err != nil {
-		return nil, err
-	}
 	t := &traffic{rec: e.newRecorder(c.Clients, c.Sinks)}
 	for i, s := range devices {
 		sn := newSender(s, t.rec, uint32(i), e.run, c.Size, emit, c.QoS == 1, c.Window)

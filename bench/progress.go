@@ -12,8 +12,10 @@ import (
 //
 //	[tcp]  3.00-4.00 s  1.23 M msg/s  630 Mbit/s  p99 0.81 ms  lost 0
 //
-// Rates are of deliveries; lost is the change in sequence gaps over the
-// interval (at least 0); p99 is "-" for an interval without samples.
+// Rates are of deliveries; lost is IntervalStats.Lost (the losses the
+// interval's deliveries revealed; the last interval's adds those only the
+// end reveals, so the lines add up to the run's); p99 is "-" for an
+// interval without samples.
 func AppendProgress(b []byte, transport string, iv IntervalStats) []byte {
 	b = append(b, '[')
 	b = append(b, transport...)
@@ -37,7 +39,7 @@ func AppendProgress(b []byte, transport string, iv IntervalStats) []byte {
 		b = append(b, '-')
 	}
 	b = append(b, "  lost "...)
-	b = strconv.AppendInt(b, max(iv.Lost, 0), 10)
+	b = strconv.AppendInt(b, iv.Lost, 10)
 	return append(b, '\n')
 }
 

@@ -30,10 +30,10 @@ func TestAppendProgress(t *testing.T) {
 			want:      "[udp]  0.00-1.00 s  0 msg/s  0 bit/s  p99 -  lost 3\n",
 		},
 		{
-			name:      "late arrivals do not show as negative loss",
+			name:      "late arrivals that fill an earlier interval's gaps count back",
 			transport: "udp",
 			iv:        IntervalStats{Start: 1, End: 2, ReceivedPackets: 950, BitsPerSecond: 85_300, P99: 12_345, Lost: -2},
-			want:      "[udp]  1.00-2.00 s  950 msg/s  85.3 kbit/s  p99 12.3 ms  lost 0\n",
+			want:      "[udp]  1.00-2.00 s  950 msg/s  85.3 kbit/s  p99 12.3 ms  lost -2\n",
 		},
 		{
 			name:      "partial interval",

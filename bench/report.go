@@ -55,6 +55,7 @@ func summaryRows(results []Result) []summaryRow {
 		}),
 		row("size, qos", func(r *Result) string { return strconv.Itoa(r.Size) + " B, qos " + strconv.Itoa(r.QoS) }),
 		row("duration", func(r *Result) string { return sigFig(r.Duration, 3) + " s" }),
+		row("sending time", func(r *Result) string { return sigFig(r.SendTime, 3) + " s" }),
 		row("sent msgs", func(r *Result) string { return strconv.FormatInt(r.Sent.Packets, 10) }),
 		row("sent msg/s", func(r *Result) string { return siValue(r.Sent.PacketsPerSecond) }),
 		row("sent Mbit/s", func(r *Result) string { return sigFig(r.Sent.BitsPerSecond/1e6, 3) }),
@@ -182,6 +183,7 @@ var csvColumns = []csvColumn{
 	{"publishers", func(r *Result) string { return strconv.Itoa(r.Publishers) }},
 	{"subscribers", func(r *Result) string { return strconv.Itoa(r.Subscribers) }},
 	{"duration_s", func(r *Result) string { return csvSecs(r.Duration) }},
+	{"send_time_s", func(r *Result) string { return csvSecs(r.SendTime) }},
 	{"sent_packets", func(r *Result) string { return csvInt(r.Sent.Packets) }},
 	{"sent_bytes", func(r *Result) string { return csvInt(r.Sent.Bytes) }},
 	{"sent_packets_per_second", func(r *Result) string { return csvRate(r.Sent.PacketsPerSecond) }},
@@ -336,7 +338,7 @@ func formatBytes(n int64) string {
 }
 
 // formatImpairment is the one-line form of an impairment: its non-zero
-// settings.
+// settings and the seed that replays it (--seed).
 func formatImpairment(m *ImpairmentSpec) string {
 	if m == nil {
 		return "-"
@@ -355,6 +357,9 @@ func formatImpairment(m *ImpairmentSpec) string {
 	add(m.RateBitsPerSecond, "rate "+bitRate(m.RateBitsPerSecond))
 	if len(parts) == 0 {
 		return "none"
+	}
+	if m.Seed != 0 {
+		parts = append(parts, "seed "+strconv.FormatInt(m.Seed, 10))
 	}
 	return strings.Join(parts, " ")
 }

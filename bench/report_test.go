@@ -77,7 +77,7 @@ func TestWriteText(t *testing.T) {
 	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
 	impair := lines[len(lines)-1]
 	lines = lines[:len(lines)-1]
-	if want := "impairment (UDP): loss 2% delay 20ms jitter 5ms reorder 1% duplicate 1% rate 10 Mbit/s"; impair != want {
+	if want := "impairment (UDP): loss 2% delay 20ms jitter 5ms reorder 1% duplicate 1% rate 10 Mbit/s seed 1"; impair != want {
 		t.Errorf("last line %q, want %q", impair, want)
 	}
 	if f := strings.Fields(lines[0]); len(f) != 4 || f[1] != "TCP" || f[3] != "UDP" {

@@ -77,11 +77,12 @@ type Recorder struct {
 	next      int64 // index of the first interval not closed yet
 	intervals []IntervalStats
 	lastSent  int64 // sent packets when the previous interval closed
-	lastGaps  int64 // gaps when the previous interval closed
+	gaps      int64 // the flows' sequence gaps, as merged from the Locals
 	received  int64
 	recvBytes int64
 	flows     flowTotals // of closed Locals
 	end       int64      // unix nanoseconds of Finish, or of the last Tick
+	sendEnd   int64      // unix nanoseconds of SendEnd; 0: end
 	finished  bool
 }
 
@@ -91,6 +92,7 @@ type accum struct {
 	hist    *hdrhistogram.Histogram
 	packets int64
 	bytes   int64
+	lost    int64 // the change in the flows' gaps by its deliveries
 }
 
 // flowTotals sums the FlowStats of finished flows.
@@ -182,9 +184,11 @@ func (r *Recorder) mergeLocked(l *Local) {
 	h.moveTo(a.hist, r.total)
 	a.packets += h.packets
 	a.bytes += h.bytes
+	a.lost += h.lost
 	r.received += h.packets
 	r.recvBytes += h.bytes
-	h.packets, h.bytes = 0, 0
+	r.gaps += h.lost
+	h.packets, h.bytes, h.lost = 0, 0, 0
 }
 
 // accumLocked returns the open interval idx >= r.next, opening it (and any
@@ -199,7 +203,7 @@ func (r *Recorder) accumLocked(idx int64) *accum {
 	if n := len(r.spare); n > 0 {
 		a, r.spare = r.spare[n-1], r.spare[:n-1]
 		a.hist.Reset()
-		a.packets, a.bytes = 0, 0
+		a.packets, a.bytes, a.lost = 0, 0, 0
 	} else {
 		a = &accum{hist: newHist()}
 	}
@@ -211,16 +215,6 @@ func (r *Recorder) accumLocked(idx int64) *accum {
 	return a
 }
 
-// liveGapsLocked returns the running gap count over every flow, as of the
-// last Tick for the Locals still open.
-func (r *Recorder) liveGapsLocked() int64 {
-	g := r.flows.gaps
-	for _, l := range r.locals {
-		g += l.gaps
-	}
-	return g
-}
-
 // closeIntervalLocked closes interval r.next at end (unix nanoseconds).
 func (r *Recorder) closeIntervalLocked(end int64) IntervalStats {
 	begin := r.start + r.next*r.interval
@@ -230,13 +224,12 @@ func (r *Recorder) closeIntervalLocked(end int64) IntervalStats {
 	}
 	sent := r.sentPackets.Load()
 	iv.SentPackets, r.lastSent = sent-r.lastSent, sent
-	gaps := r.liveGapsLocked()
-	iv.Lost, r.lastGaps = gaps-r.lastGaps, gaps
 	if len(r.open) > 0 && r.open[0].idx == r.next {
 		a := r.open[0]
 		r.open = slices.Delete(r.open, 0, 1)
 		iv.ReceivedPackets = a.packets
 		iv.ReceivedBytes = a.bytes
+		iv.Lost = a.lost
 		if secs := float64(end-begin) / 1e9; secs > 0 {
 			iv.BitsPerSecond = float64(a.bytes) * 8 / secs
 		}
@@ -254,9 +247,9 @@ func (r *Recorder) closeIntervalLocked(end int64) IntervalStats {
 // Tick collects every receiver's counts and closes the intervals that
 // have ended by now, returning them (none before the first boundary). Call
 // it at each interval boundary, a little after; RunProgress does.
-// Deliveries fall in the interval of their receive time; sent packets and
-// gap changes are read as an interval closes (if one Tick closes several,
-// the first gets them).
+// Deliveries, and the losses they reveal, fall in the interval of their
+// receive time; sent packets are read as an interval closes (if one Tick
+// closes several, the first gets them).
 func (r *Recorder) Tick(now time.Time) []IntervalStats {
 	r.mu.Lock()
 	locals := slices.Clone(r.locals)
@@ -267,11 +260,9 @@ func (r *Recorder) Tick(now time.Time) []IntervalStats {
 	}
 	for _, l := range locals {
 		l.mu.Lock()
-		g := l.gapsLocked()
 		r.mu.Lock()
 		if !l.done {
 			r.mergeLocked(l)
-			l.gaps = g
 		}
 		r.mu.Unlock()
 		l.mu.Unlock()
@@ -314,10 +305,23 @@ func (r *Recorder) closeLocalLocked(l *Local) {
 	r.locals = r.locals[:last]
 }
 
+// SendEnd records when the senders stopped: Result's sent rates count
+// from the start to it (without it, to the end given to Finish).
+func (r *Recorder) SendEnd(t time.Time) {
+	r.mu.Lock()
+	r.sendEnd = max(t.UnixNano(), r.start)
+	r.mu.Unlock()
+}
+
 // Finish ends the measurement at end: it closes the Locals still open
 // (their receivers must have stopped), closes the intervals up to end (a
 // last partial one if it spans at least a tenth of an interval) and
-// returns the intervals it closed. Later calls return nil.
+// returns the intervals it closed. Later calls return nil. The run ends
+// no earlier than the intervals Tick closed, so that they lie within it.
+// The losses only the end reveals (expected deliveries that never came,
+// beyond the flows' gaps: a flow's tail, a receiver that heard nothing)
+// go to the last interval, so that the intervals' losses add up to the
+// run's.
 func (r *Recorder) Finish(end time.Time) []IntervalStats {
 	for {
 		r.mu.Lock()
@@ -335,7 +339,7 @@ func (r *Recorder) Finish(end time.Time) []IntervalStats {
 	if r.finished {
 		return nil
 	}
-	n := max(end.UnixNano(), r.start)
+	n := max(end.UnixNano(), r.start+r.next*r.interval)
 	var out []IntervalStats
 	b := r.start + (r.next+1)*r.interval
 	for ; b <= n; b += r.interval {
@@ -346,21 +350,43 @@ func (r *Recorder) Finish(end time.Time) []IntervalStats {
 	}
 	r.end = n
 	r.finished = true
+	if k := len(r.intervals); k > 0 {
+		lost, _ := r.lostLocked()
+		var sum int64
+		for _, iv := range r.intervals {
+			sum += iv.Lost
+		}
+		r.intervals[k-1].Lost += lost - sum
+		if len(out) > 0 {
+			out[len(out)-1].Lost = r.intervals[k-1].Lost
+		}
+	}
 	return out
 }
 
+// lostLocked returns the run's lost deliveries and the deliveries
+// expected: expected - delivered after Expect, else the flows' gaps.
+func (r *Recorder) lostLocked() (lost, expected int64) {
+	expected = r.expect.Load()
+	if expected > 0 {
+		return max(expected-r.received, 0), expected
+	}
+	lost = max(r.gaps, 0)
+	return lost, r.received + lost
+}
+
 // Result reports the run: after Finish, the whole run; before, what the
-// Recorder has collected so far (up to the last Tick; the flows of the
-// Locals still open count only with their gaps at that Tick). The caller
-// fills in Server and Impairment.
+// Recorder has collected so far (up to the last Tick). The caller fills in
+// Server and Impairment.
 func (r *Recorder) Result() Result {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	secs := float64(r.end-r.start) / 1e9
-	flows := r.flows
-	for _, l := range r.locals {
-		flows.gaps += l.gaps
+	sendSecs := secs
+	if r.sendEnd != 0 {
+		sendSecs = float64(r.sendEnd-r.start) / 1e9
 	}
+	flows := r.flows
 	res := Result{
 		Transport:   r.cfg.Transport,
 		Scenario:    r.cfg.Scenario,
@@ -370,7 +396,8 @@ func (r *Recorder) Result() Result {
 		Publishers:  r.cfg.Publishers,
 		Subscribers: r.cfg.Subscribers,
 		Duration:    secs,
-		Sent:        throughput(r.sentPackets.Load(), r.sentBytes.Load(), secs),
+		SendTime:    sendSecs,
+		Sent:        throughput(r.sentPackets.Load(), r.sentBytes.Load(), sendSecs),
 		Received:    throughput(r.received, r.recvBytes, secs),
 		Duplicates:  flows.duplicates,
 		OutOfOrder:  flows.outOfOrder,
@@ -385,13 +412,8 @@ func (r *Recorder) Result() Result {
 	if flows.jitterFlows > 0 {
 		res.JitterMs = flows.jitterSum / float64(flows.jitterFlows)
 	}
-	expected := r.expect.Load()
-	if expected > 0 {
-		res.LostPackets = max(expected-r.received, 0)
-	} else {
-		res.LostPackets = max(flows.gaps, 0)
-		expected = r.received + res.LostPackets
-	}
+	var expected int64
+	res.LostPackets, expected = r.lostLocked()
 	if expected > 0 {
 		res.LostPercent = 100 * float64(res.LostPackets) / float64(expected)
 	}
@@ -477,8 +499,13 @@ type Result struct {
 	Subscribers int    `json:"subscribers"`
 	// Duration is the measured time, from the start to the end given to
 	// Finish: the scenarios end it at the last delivery (or the end of
-	// sending, if later), so rates include draining what was queued.
+	// sending, if later), so the received rates include draining what was
+	// queued.
 	Duration float64 `json:"duration_s"`
+	// SendTime is the time the measured messages were sent in, from the
+	// start to SendEnd (the sent rates' denominator; an addition to the
+	// DESIGN.md schema).
+	SendTime float64 `json:"send_time_s"`
 
 	Sent     Throughput `json:"sent"`
 	Received Throughput `json:"received"`
@@ -553,10 +580,15 @@ type IntervalStats struct {
 	P50             float64 `json:"p50_us"`          // 0 without samples
 	P99             float64 `json:"p99_us"`
 
-	// For progress lines, not in the JSON: received payload bytes, and the
-	// change in the flows' sequence gaps (new gaps minus late arrivals).
+	// Lost is the deliveries the interval's deliveries showed missing: the
+	// change in the flows' sequence gaps (new gaps minus late arrivals
+	// that filled one, so it can be negative under reordering); the last
+	// interval adds what only the end reveals (see Recorder.Finish), so
+	// that the intervals add up to lost_packets.
+	Lost int64 `json:"lost_packets"`
+
+	// For progress lines, not in the JSON: received payload bytes.
 	ReceivedBytes int64 `json:"-"`
-	Lost          int64 `json:"-"`
 }
 
 // Seconds returns the interval's length.

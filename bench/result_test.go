@@ -151,13 +151,13 @@ var jsonSchema = map[string][]string{
 	"":                        {"packetbench", "results"},
 	"packetbench":             {"version", "start", "args", "host"},
 	"packetbench.host":        {"cpus", "os", "go"},
-	"results[]":               {"transport", "scenario", "qos", "size", "clients", "publishers", "subscribers", "duration_s", "sent", "received", "lost_packets", "lost_percent", "duplicates", "out_of_order", "jitter_ms", "latency_us", "?latency_cdf", "retransmits", "server", "intervals", "?impairment"},
+	"results[]":               {"transport", "scenario", "qos", "size", "clients", "publishers", "subscribers", "duration_s", "send_time_s", "sent", "received", "lost_packets", "lost_percent", "duplicates", "out_of_order", "jitter_ms", "latency_us", "?latency_cdf", "retransmits", "server", "intervals", "?impairment"},
 	"results[].sent":          {"packets", "bytes", "packets_per_second", "bits_per_second"},
 	"results[].received":      {"packets", "bytes", "packets_per_second", "bits_per_second"},
 	"results[].latency_us":    {"min", "mean", "p50", "p90", "p99", "p99_9", "max", "count"},
 	"results[].latency_cdf[]": {"us", "percent"},
 	"results[].server":        {"cpu_seconds", "peak_rss_bytes", "rss_per_session_bytes", "?rss_before_bytes", "?rss_after_bytes", "?sessions"},
-	"results[].intervals[]":   {"start", "end", "sent_packets", "received_packets", "bits_per_second", "p50_us", "p99_us"},
+	"results[].intervals[]":   {"start", "end", "sent_packets", "received_packets", "lost_packets", "bits_per_second", "p50_us", "p99_us"},
 	"results[].impairment":    {"loss_percent", "delay_ms", "jitter_ms", "reorder_percent", "duplicate_percent", "rate_bits_per_second", "seed"},
 }
 
@@ -395,6 +395,13 @@ func TestRecorderLoss(t *testing.T) {
 			res := r.Result()
 			if res.LostPackets != tt.wantLost || math.Abs(res.LostPercent-tt.wantPercent) > 1e-9 {
 				t.Errorf("lost = %d (%v %%), want %d (%v %%)", res.LostPackets, res.LostPercent, tt.wantLost, tt.wantPercent)
+			}
+			var sum int64
+			for _, iv := range res.Intervals {
+				sum += iv.Lost
+			}
+			if len(res.Intervals) != 1 || sum != res.LostPackets {
+				t.Errorf("intervals %+v lose %d in all, want one interval and %d", res.Intervals, sum, res.LostPackets)
 			}
 		})
 	}

@@ -20,11 +20,6 @@ func (e *env) rtt(ctx context.Context) (*Result, error) {
 	t := &traffic{rec: e.newRecorder(c.Clients, c.Clients), closed: true}
 	for i, s := range clients {
 		emit := codec.Emit{Rooms: [][]byte{s.info().sid}, Echo: true}
-		if i == 0 {
-			if err := e.checkSize(s, emit); err != nil {
-				return nil, err
-			}
-		}
 		sn := newSender(s, t.rec, uint32(i), e.run, c.Size, emit, c.QoS == 1, c.Window)
 		t.senders = append(t.senders, sn)
 		t.add(newReceiver(s, t.rec.NewLocal(), sn, c.Size), []*sender{sn})

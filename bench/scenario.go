@@ -125,7 +125,11 @@ func configError(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrConfig, fmt.Sprintf(format, args...))
 }
 
-// Validate checks c and fills in the defaults.
+// Validate checks c and fills in the defaults. A setting that does not
+// apply to the run (-p outside fanout, --window at QoS 0, a payload size
+// for conns, --server-flag with --server ...) is an error, not ignored:
+// the defaults it fills in are only those that apply, so that Validate
+// accepts what it returned.
 func (c *Config) Validate() error {
 	switch c.Scenario {
 	case ScenarioFanout, ScenarioRTT, ScenarioIngest, ScenarioConns:
@@ -157,8 +161,12 @@ func (c *Config) Validate() error {
 	if c.Publishers < 0 || c.Sinks < 0 {
 		return configError("-p and --sinks must be at least 1")
 	}
-	c.Publishers = max(c.Publishers, 1)
-	c.Sinks = max(c.Sinks, 1)
+	switch c.Scenario {
+	case ScenarioFanout:
+		c.Publishers = max(c.Publishers, 1)
+	case ScenarioIngest:
+		c.Sinks = max(c.Sinks, 1)
+	}
 	if c.Messages < 0 {
 		return configError("-n %d: must be positive", c.Messages)
 	}
@@ -171,6 +179,7 @@ func (c *Config) Validate() error {
 		c.Duration = 10 * time.Second
 	}
 	switch {
+	case c.Scenario == ScenarioConns:
 	case c.Size == 0:
 		c.Size = DefaultPayloadSize
 	case c.Size < PayloadMin:
@@ -197,6 +206,7 @@ func (c *Config) Validate() error {
 		return configError("--qos %d: 0 (at most once) or 1 (at least once)", c.QoS)
 	}
 	switch {
+	case c.QoS == 0:
 	case c.Window == 0:
 		c.Window = 100
 	case c.Window < 1 || c.Window > 1000:
@@ -207,6 +217,11 @@ func (c *Config) Validate() error {
 	}
 	if c.ServerPID != 0 && c.Server == "" {
 		return configError("--server-pid needs --server")
+	}
+	if c.Server == "" {
+		if _, err := checkServerFlags(c.Spawn.Flags); err != nil {
+			return err
+		}
 	}
 	im := c.Impair
 	for _, p := range []struct {
@@ -220,36 +235,124 @@ func (c *Config) Validate() error {
 	if im.Delay < 0 || im.Jitter < 0 || im.Rate < 0 {
 		return configError("--delay, --jitter and --rate must be positive")
 	}
-	if c.Seed == 0 {
+	if err := c.checkApplies(seen["udp"]); err != nil {
+		return err
+	}
+	if c.Seed == 0 && im.Active() {
 		c.Seed = rand.Int64N(1<<31) + 1
 	}
 	return nil
 }
 
+// checkApplies refuses settings that would do nothing in this run.
+func (c *Config) checkApplies(udp bool) error {
+	senders := map[string]string{
+		ScenarioRTT:    "rtt's senders are its -c clients",
+		ScenarioIngest: "ingest's senders are its -c devices",
+		ScenarioConns:  "conns sends no messages",
+	}
+	if c.Publishers != 0 && c.Scenario != ScenarioFanout {
+		return configError("-p %d: only fanout has publishers; %s", c.Publishers, senders[c.Scenario])
+	}
+	if c.Sinks != 0 && c.Scenario != ScenarioIngest {
+		return configError("--sinks %d: only ingest has sinks", c.Sinks)
+	}
+	if c.Scenario == ScenarioConns {
+		// conns opens idle sessions and holds them: no messages.
+		for _, f := range []struct {
+			set  bool
+			flag string
+		}{
+			{c.Messages != 0, fmt.Sprintf("-n %d", c.Messages)},
+			{c.Rate != 0, fmt.Sprintf("-r %v", c.Rate)},
+			{c.Size != 0, fmt.Sprintf("-s %d", c.Size)},
+			{c.QoS != 0, fmt.Sprintf("--qos %d", c.QoS)},
+			{c.Window != 0, fmt.Sprintf("--window %d", c.Window)},
+			{c.Warmup != 0, fmt.Sprintf("--warmup %v", c.Warmup)},
+			{c.Persist, "--persist"},
+			{c.UDPGRO, "--udp-gro"},
+		} {
+			if f.set {
+				return configError("%s: conns sends no messages (it opens -c sessions and holds them for -t)", f.flag)
+			}
+		}
+	}
+	if c.Window != 0 && c.QoS != 1 {
+		return configError("--window %d: the window holds QoS 1 EMITs; add --qos 1", c.Window)
+	}
+	if c.UDPGRO && !udp {
+		return configError("--udp-gro: no UDP in --transport %s", strings.Join(c.Transports, ","))
+	}
+	if im := c.Impair; !udp {
+		for _, f := range []struct {
+			v    float64
+			flag string
+		}{{im.Loss, "--loss"}, {im.Duplicate, "--duplicate"}, {im.Reorder, "--reorder"}} {
+			if f.v > 0 {
+				return configError("%s %g%%: applies to UDP only (a TCP byte stream cannot lose or reorder: the kernel recovers below a user-space proxy); over TCP only --delay, --jitter and --rate do", f.flag, 100*f.v)
+			}
+		}
+	}
+	if c.Seed != 0 && !c.Impair.Active() {
+		return configError("--seed %d: the seed is the impairment's; add an impairment flag (--loss, --delay ...)", c.Seed)
+	}
+	if c.Server != "" && len(c.Spawn.Flags) > 0 {
+		return configError("--server-flag %s: with --server no server is spawned; set packetd's flags where it runs", c.Spawn.Flags[0])
+	}
+	if c.AllowRemote && c.Server == "" {
+		return configError("--allow-remote: it allows a --server that is not on this machine; without --server the spawned server is local")
+	}
+	return nil
+}
+
 // Run runs the scenario over each transport in turn and returns one
-// Result per transport. If ctx ends (Ctrl-C), the transport under way
+// Result per transport. It checks every transport's constraints first
+// (descriptors, the server's limits for -s), so that nothing runs when
+// one of them cannot. If ctx ends (Ctrl-C), the transport under way
 // stops, reports what it measured so far, and Run returns the results
-// with ctx's error. Other errors end the run; the results of the
-// transports that finished come with them.
+// with ctx's error. A run that finished but not as asked (clients the
+// server disconnected, messages a fixed rate scheduled that were not
+// sent) returns every result with an error wrapping ErrIncomplete. Other
+// errors end the run; the results of the transports that finished come
+// with them.
 func Run(ctx context.Context, cfg Config) ([]Result, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if err := preflight(ctx, &cfg); err != nil {
+		return nil, err
+	}
 	var out []Result
+	var short []string
 	for _, t := range cfg.Transports {
 		if err := ctx.Err(); err != nil {
 			return out, err
 		}
-		res, err := runTransport(ctx, &cfg, t)
+		res, why, err := runTransport(ctx, &cfg, t)
 		if res != nil {
 			out = append(out, *res)
 		}
 		if err != nil {
 			return out, err
 		}
+		if why != "" {
+			short = append(short, fmt.Sprintf("[%s] %s", t, why))
+		}
 	}
-	return out, ctx.Err()
+	if err := ctx.Err(); err != nil {
+		return out, err
+	}
+	if len(short) > 0 {
+		return out, fmt.Errorf("%w: %s", ErrIncomplete, strings.Join(short, "; "))
+	}
+	return out, nil
 }
+
+// ErrIncomplete is wrapped by Run's error when the run finished but not
+// as asked: clients stopped before the end (an ERROR or BYE from the
+// server, a failed write), or a fixed rate's messages were not all sent.
+// The results report what happened; the notes say more.
+var ErrIncomplete = errors.New("bench: the run did not complete as asked")
 
 // CheckLoopback refuses a target address (host:port) that is not on this
 // machine: packetbench loads another machine only with --allow-remote.
@@ -311,12 +414,7 @@ type target struct {
 
 // startServer spawns a server for transport, or names the external one.
 func startServer(ctx context.Context, c *Config, transport string) (*target, error) {
-	if c.Server != "" {
-		if !c.AllowRemote {
-			if err := CheckLoopback(c.Server); err != nil {
-				return nil, err
-			}
-		}
+	if c.Server != "" { // preflight checked it
 		return &target{addr: c.Server, pid: c.ServerPID}, nil
 	}
 	sc := c.Spawn

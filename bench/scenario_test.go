@@ -79,8 +79,12 @@ func TestScenarioCounts(t *testing.T) {
 				cfg := testConfig(tt.scenario, transport)
 				cfg.QoS = tt.qos
 				cfg.Clients = tt.clients
-				cfg.Publishers = tt.pubs
-				cfg.Sinks = 2
+				switch tt.scenario {
+				case ScenarioFanout:
+					cfg.Publishers = tt.pubs
+				case ScenarioIngest:
+					cfg.Sinks = 2
+				}
 				cfg.Messages = 100
 				cfg.Rate = 500
 				res := runOne(t, cfg)

@@ -15,8 +15,9 @@ import (
 
 // sendPlan is when and how fast the senders of a run send.
 type sendPlan struct {
+	start   time.Time     // the senders start (the warmup's start)
 	measure time.Time     // payloads sent from here on are measured
-	end     time.Time     // nothing is sent from here on
+	end     time.Time     // nothing is sent from here on, but what a rate scheduled before it
 	count   int64         // measured messages per sender; 0: until end
 	rate    float64       // messages/s per sender; 0: as fast as possible
 	closed  bool          // closed loop: the next message after the echo
@@ -42,9 +43,11 @@ type sender struct {
 	credit chan struct{} // closed loop: the reader saw an echo
 
 	seq      uint64
-	measured atomic.Int64 // measured messages sent
-	total    atomic.Int64 // messages sent, warmup included
-	phase    time.Duration
+	phase    time.Duration // at a rate: the schedule's offset from the plan's start
+	due      int64         // at a rate: the measured messages the schedule holds
+	measured atomic.Int64  // measured messages sent
+	total    atomic.Int64  // messages sent, warmup included
+	lastSent atomic.Int64  // unix nanoseconds of the latest send
 }
 
 // newSender builds a sender from an EMIT body; its Data is replaced by each
@@ -95,6 +98,13 @@ func (s *sender) appendMsg(b []byte, sent int64, id uint32) []byte {
 
 // run sends until the plan ends or ctx is done. It returns the error of
 // a failed write; ctx's end is no error.
+//
+// At a rate, message i of the sender is scheduled at the plan's start +
+// phase + i/rate, whenever the sender got going: one that falls behind
+// (held up by the server, a full QoS 1 window, a busy machine) sends
+// what is due at once, stamped with its scheduled time, and after the
+// end still sends what was scheduled before it, until ctx ends. What it
+// could not send by then is s.due - s.measured.
 func (s *sender) run(ctx context.Context, p *sendPlan) error {
 	var buf []byte
 	measure, end := p.measure.UnixNano(), p.end.UnixNano()
@@ -110,8 +120,11 @@ func (s *sender) run(ctx context.Context, p *sendPlan) error {
 	pace := pacer{precise: p.precise}
 	defer pace.stop()
 	if p.rate > 0 {
-		interval = int64(float64(time.Second) / p.rate)
-		next = time.Now().UnixNano() + int64(s.phase)
+		interval = max(int64(float64(time.Second)/p.rate), 1)
+		next = p.start.UnixNano() + int64(s.phase)
+		s.due = scheduled(next, interval, measure, end, p.count)
+	} else {
+		pace.sleepUntil(ctx, p.start.UnixNano())
 	}
 	for ctx.Err() == nil {
 		if p.count > 0 && s.measured.Load() >= p.count {
@@ -120,9 +133,15 @@ func (s *sender) run(ctx context.Context, p *sendPlan) error {
 		k := p.batch
 		now := time.Now().UnixNano()
 		if interval > 0 {
+			if next >= end {
+				return nil // the schedule is done
+			}
 			pace.sleepUntil(ctx, next)
+			if ctx.Err() != nil {
+				return nil
+			}
 			now = time.Now().UnixNano()
-			k = int(min(max((now-next)/interval+1, 1), 1024))
+			k = int(min(max((now-next)/interval+1, 1), 1024, (end-next+interval-1)/interval))
 		}
 		if p.closed {
 			k = 1
@@ -131,10 +150,10 @@ func (s *sender) run(ctx context.Context, p *sendPlan) error {
 			p.ahead.wait(ctx)
 			now = time.Now().UnixNano()
 		}
-		if now >= end {
+		if interval == 0 && now >= end {
 			return nil
 		}
-		if p.count > 0 && now >= measure {
+		if p.count > 0 && (interval == 0 && now >= measure || interval > 0 && next+int64(k-1)*interval >= measure) {
 			k = int(min(int64(k), p.count-s.measured.Load()))
 		}
 		buf = buf[:0]
@@ -150,7 +169,7 @@ func (s *sender) run(ctx context.Context, p *sendPlan) error {
 					break // the window is full: send what we have
 				}
 			}
-			t := s.stamp(now, next+int64(i)*interval, interval)
+			t := stamp(now, next+int64(i)*interval, interval, measure)
 			buf = s.appendMsg(buf, t, id)
 			n++
 			if t >= measure {
@@ -165,6 +184,7 @@ func (s *sender) run(ctx context.Context, p *sendPlan) error {
 		if err := s.sess.send(buf); err != nil {
 			return err
 		}
+		s.lastSent.Store(time.Now().UnixNano())
 		if m > 0 {
 			s.measured.Add(m)
 			s.rec.AddSent(m, m*int64(s.size))
@@ -178,13 +198,39 @@ func (s *sender) run(ctx context.Context, p *sendPlan) error {
 	return nil
 }
 
+// scheduled returns how many messages a schedule from first, one every
+// interval, holds in [measure, end): the measured ones, at most count
+// (if count > 0).
+func scheduled(first, interval, measure, end, count int64) int64 {
+	// Message i is at first + i*interval; the first measured is the
+	// first at or after measure, the last the last before end.
+	from := int64(0)
+	if measure > first {
+		from = (measure - first + interval - 1) / interval
+	}
+	to := int64(0)
+	if end > first {
+		to = (end - first + interval - 1) / interval
+	}
+	n := max(to-from, 0)
+	if count > 0 {
+		n = min(n, count)
+	}
+	return n
+}
+
 // stamp returns a message's send time: now when flooding; at a fixed
 // rate, its scheduled time, so that a sender held up by a slow server
 // counts the wait as latency (no coordinated omission), but now if the
-// pacing itself was late by less than one interval (nanosleep wakes tens
-// of microseconds late; that is not the server's).
-func (s *sender) stamp(now, scheduled, interval int64) int64 {
-	if interval == 0 || now-scheduled <= min(interval, int64(time.Millisecond)) {
+// pacing itself was late by less than one interval or 1 ms (nanosleep
+// wakes tens of microseconds late; that is not the server's). A message
+// scheduled in the warmup stays in it: the receivers tell measured
+// messages by their stamp, and the schedule says how many there are.
+func stamp(now, scheduled, interval, measure int64) int64 {
+	if interval == 0 {
+		return now
+	}
+	if now-scheduled <= min(interval, int64(time.Millisecond)) && (scheduled >= measure || now < measure) {
 		return now
 	}
 	return scheduled

@@ -45,9 +45,9 @@ type readyLine struct {
 // (the parent died or closed it). On the way out it writes its counters
 // as a second JSON line.
 func RunServer(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) error {
-	cfg, level, err := parseServerFlags(args, stderr)
+	cfg, level, err := parseServerFlags(args)
 	if err != nil {
-		return err
+		return fmt.Errorf("server flags: %w", err)
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	srv, err := server.New(cfg)
@@ -96,25 +96,44 @@ func writeJSONLine(w io.Writer, key string, v any) error {
 // parseServerFlags reads packetd's flags (docs/OPERATIONS.md) with the
 // same names and defaults, except the listen addresses (127.0.0.1, random
 // ports), the store (memory unless -data-dir), and the log level (warn).
-func parseServerFlags(args []string, out io.Writer) (server.Config, slog.Level, error) {
+// Its errors are one line: the flag set's usage is not printed.
+func parseServerFlags(args []string) (server.Config, slog.Level, error) {
 	fs := flag.NewFlagSet("packetbench server", flag.ContinueOnError)
-	fs.SetOutput(out)
+	fs.SetOutput(io.Discard)
 	flags := server.AddFlags(fs, server.FlagDefaults{TCPAddr: "127.0.0.1:0", UDPAddr: "127.0.0.1:0", LogLevel: "warn"})
 	if err := fs.Parse(args); err != nil {
+		if name, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: "); ok {
+			return server.Config{}, 0, fmt.Errorf("packetd has no flag %s", name)
+		}
+		if errors.Is(err, flag.ErrHelp) {
+			return server.Config{}, 0, errors.New("-h: packetd's flags are listed in docs/OPERATIONS.md")
+		}
 		return server.Config{}, 0, err
 	}
 	if fs.NArg() > 0 {
-		return server.Config{}, 0, fmt.Errorf("bench: server: unexpected argument %q", fs.Arg(0))
+		return server.Config{}, 0, fmt.Errorf("%q is not a flag: write packetd's flags as -name=value", fs.Arg(0))
 	}
 	c, err := flags.Config()
 	if err != nil {
-		return c, 0, fmt.Errorf("bench: server: %w", err)
+		return c, 0, err
 	}
 	lv, err := flags.LogLevel()
 	if err != nil {
-		return c, 0, fmt.Errorf("bench: server: %w", err)
+		return c, 0, err
 	}
 	return c, lv, nil
+}
+
+// checkServerFlags parses the spawned server's flags as the server will,
+// so that a bad one fails here, in one line, before anything is spawned.
+// It returns the server's configuration.
+func checkServerFlags(flags []string) (server.Config, error) {
+	c, _, err := parseServerFlags(flags)
+	if err != nil {
+		msg := strings.ReplaceAll(err.Error(), "broker: ", "")
+		return c, configError("--server-flag: %s (packetd's flags: docs/OPERATIONS.md)", msg)
+	}
+	return c, nil
 }
 
 // SpawnConfig says how to start a server child.

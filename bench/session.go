@@ -108,6 +108,18 @@ func join(ctx context.Context, s session, room []byte) error {
 	return errors.ErrUnsupported
 }
 
+// sayBye ends s: a BYE (over UDP twice, as a datagram may be lost,
+// PROTOCOL.md 4.9), then the close.
+func sayBye(s session) {
+	bye := s.appendPacket(nil, codec.Header{Type: codec.TypeBye}, nil)
+	_ = s.setDeadline(time.Now().Add(100 * time.Millisecond))
+	_ = s.send(bye)
+	if _, udp := s.(*udpSession); udp {
+		_ = s.send(bye)
+	}
+	s.Close()
+}
+
 // openAll opens n sessions with up to par dials at a time, calling setup
 // (if not nil) on each new one. It stops at the first error, closing what
 // it opened.

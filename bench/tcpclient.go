@@ -31,6 +31,7 @@ type welcomeInfo struct {
 	sid         []byte // "$" and 16 hex digits
 	sidNum      uint64
 	keepAlive   time.Duration
+	maxFrame    int
 	maxDatagram int
 	inflight    int
 }
@@ -155,6 +156,7 @@ func decodeWelcome(pkt []byte, wi *welcomeInfo) error {
 		wi.sidNum = wi.sidNum<<4 | uint64(v)
 	}
 	wi.keepAlive = time.Duration(w.KeepAlive) * time.Second
+	wi.maxFrame = int(w.MaxFrame)
 	wi.maxDatagram = int(w.MaxDatagram)
 	wi.inflight = int(w.Inflight)
 	return nil

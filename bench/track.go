@@ -198,9 +198,8 @@ type Local struct {
 	limit uint32 // values hist may count before a hand-over: maxLocalCount
 	hist  localHist
 
-	index int   // position in r.locals, guarded by r.mu
-	done  bool  // guarded by r.mu
-	gaps  int64 // the flows' gaps at the last Tick, guarded by r.mu
+	index int  // position in r.locals, guarded by r.mu
+	done  bool // guarded by r.mu
 }
 
 // Begin starts a batch of Observe and Record calls, the messages of one
@@ -247,9 +246,11 @@ func (l *Local) observeLocked(p Payload, recv int64, size int) Outcome {
 	if f == nil {
 		f = l.newFlow(p.Publisher)
 	}
+	gaps := f.gaps()
 	o := f.Observe(p.Seq, p.Sent, recv, size)
 	if o != OutcomeDuplicate {
 		l.recordLocked(recv, recv-p.Sent, size)
+		l.hist.lost += f.gaps() - gaps // in recv's interval, as the delivery
 	}
 	return o
 }
@@ -358,13 +359,6 @@ func (l *Local) eachFlowLocked(fn func(*Flow)) {
 	for _, f := range l.more {
 		fn(f)
 	}
-}
-
-// gapsLocked returns the running gap count of l's flows.
-func (l *Local) gapsLocked() int64 {
-	var g int64
-	l.eachFlowLocked(func(f *Flow) { g += f.gaps() })
-	return g
 }
 
 // Close hands the receiver's final counts to the Recorder and unregisters

@@ -50,6 +50,7 @@ func (t *traffic) delivered() (total int64) {
 func (e *env) plan(t *traffic) *sendPlan {
 	c := e.cfg
 	p := &sendPlan{
+		start:   t.rec.Config().Start.Add(-c.Warmup),
 		measure: t.rec.Config().Start,
 		count:   c.Messages,
 		rate:    c.Rate,
@@ -116,7 +117,12 @@ func (e *env) runTraffic(ctx context.Context, t *traffic) (*Result, error) {
 		}
 	}()
 
+	// At a rate the senders send late what was scheduled before the end,
+	// for a while.
 	sctx, scancel := context.WithDeadline(ctx, plan.end)
+	if plan.rate > 0 {
+		sctx, scancel = context.WithDeadline(ctx, plan.end.Add(lateSends))
+	}
 	var swg sync.WaitGroup
 	for _, s := range t.senders {
 		swg.Add(1)
@@ -129,14 +135,28 @@ func (e *env) runTraffic(ctx context.Context, t *traffic) (*Result, error) {
 	}
 	swg.Wait()
 	scancel()
+	// Sending ended at the end of -t, or later if messages went out late;
+	// with -n when the last was sent; when interrupted, now.
 	sendEnd := time.Now()
-	if sendEnd.After(plan.end) {
+	if ctx.Err() == nil && (plan.count == 0 || sendEnd.After(plan.end)) {
 		sendEnd = plan.end
+		for _, s := range t.senders {
+			if l := time.Unix(0, s.lastSent.Load()); l.After(sendEnd) {
+				sendEnd = l
+			}
+		}
 	}
-
-	e.drain(ctx, t)
+	if plan.rate > 0 && ctx.Err() == nil {
+		e.noteUnsent(t)
+	}
+	t.rec.SendEnd(sendEnd)
+	// The progress lines stop with the sending: the intervals of the drain
+	// are closed by Finish, up to the last delivery, so that no interval
+	// outlasts the measurement.
 	pcancel()
 	pwg.Wait()
+
+	e.drain(ctx, t)
 	server := e.serverStats()
 	for _, r := range t.receivers {
 		r.closing.Store(true)
@@ -167,6 +187,29 @@ func (e *env) runTraffic(ctx context.Context, t *traffic) (*Result, error) {
 	res := t.rec.Result()
 	res.Server = server
 	return &res, nil
+}
+
+// lateSends is how long after the end of -t senders at a fixed rate may
+// still send what they were scheduled to send before it.
+const lateSends = time.Second
+
+// noteUnsent notes the messages the senders' schedules held that were not
+// sent: they count as neither sent nor lost, and the run did not
+// complete as asked.
+func (e *env) noteUnsent(t *traffic) {
+	var due, unsent int64
+	for _, s := range t.senders {
+		due += s.due
+		unsent += max(s.due-s.measured.Load(), 0)
+	}
+	if unsent == 0 {
+		return
+	}
+	e.mu.Lock()
+	e.unsent = unsent
+	e.mu.Unlock()
+	e.cfg.note("[%s] %d of the %d messages -r scheduled were not sent, even %v late: the senders fell behind (the server, a full QoS 1 window, or this machine could not keep up); they count as neither sent nor lost",
+		e.transport, unsent, due, lateSends)
 }
 
 // stopped reports whether a sender's error came from the run ending.
@@ -249,10 +292,21 @@ func (e *env) drain(ctx context.Context, t *traffic) {
 }
 
 // keepPinging sends a PING on every session each half keepalive, for
-// runs longer than that; it returns the function that stops it.
+// runs longer than that; it returns the function that stops it. The
+// keepalive is the shortest the server granted: a server may clamp what
+// the HELLOs asked for (its -max-keepalive).
 func (e *env) keepPinging() func() {
+	every := e.keepAlive
+	e.mu.Lock()
+	for _, s := range e.sessions {
+		if k := s.info().keepAlive; k > 0 && k < every {
+			every = k
+		}
+	}
+	e.mu.Unlock()
+	every /= 2
 	total := e.cfg.Warmup + e.cfg.Duration + time.Minute
-	if total < e.keepAlive/2 {
+	if total < every {
 		return func() {}
 	}
 	done := make(chan struct{})
@@ -260,7 +314,7 @@ func (e *env) keepPinging() func() {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		tick := time.NewTicker(e.keepAlive / 2)
+		tick := time.NewTicker(every)
 		defer tick.Stop()
 		for {
 			select {

@@ -14,8 +14,8 @@ import (
 )
 
 // runImpair is `packetbench impair`: the proxies on their own, until ctx
-// ends, with a line of counters every interval.
-func runImpair(ctx context.Context, args []string, stderr io.Writer) error {
+// ends, with a line of counters every interval. Help goes to stdout.
+func runImpair(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var (
 		im          bench.Impairment
 		listen      string
@@ -24,7 +24,7 @@ func runImpair(ctx context.Context, args []string, stderr io.Writer) error {
 		seed        int64
 		interval    = time.Second
 		allowRemote bool
-		maxConns    int
+		maxFlows    = impair.DefaultMaxFlows
 	)
 	fs := flag.NewFlagSet("packetbench impair", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -41,10 +41,10 @@ func runImpair(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.Int64Var(&seed, "seed", 1, "random seed")
 	register(fs, durationValue{&interval}, "report interval", "i", "interval")
 	fs.BoolVar(&allowRemote, "allow-remote", false, "allow a target that is not on this machine")
-	register(fs, intValue{&maxConns}, "flows and connections", "max-flows")
+	register(fs, intValue{&maxFlows}, "flows and connections", "max-flows")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			io.WriteString(stderr, scenarioHelp["impair"])
+			help([]string{"impair"}, stdout)
 		}
 		return flagError(err)
 	}
@@ -54,24 +54,38 @@ func runImpair(ctx context.Context, args []string, stderr io.Writer) error {
 	if interval < 10*time.Millisecond {
 		return usageError("impair: -i %v: at least 10ms", interval)
 	}
+	if maxFlows < 1 {
+		return usageError("impair: --max-flows %d: at least 1", maxFlows)
+	}
 	if !allowRemote {
 		if err := bench.CheckLoopback(target); err != nil {
 			return err
 		}
 	}
+	list := strings.Split(transports, ",")
+	for _, t := range list {
+		if t != "tcp" && t != "udp" {
+			return usageError("impair: --transport %q: tcp, udp or tcp,udp", t)
+		}
+	}
 	var udp *impair.UDP
 	var tcp *impair.TCP
-	for _, t := range strings.Split(transports, ",") {
+	for _, t := range list {
 		var err error
 		switch t {
 		case "udp":
-			udp, err = impair.NewUDP(listen, target, im.UDPOptions(seed, max(maxConns, impair.DefaultMaxFlows)))
+			o := im.UDPOptions(seed, maxFlows)
+			o.MaxFlows = maxFlows
+			udp, err = impair.NewUDP(listen, target, o)
 		case "tcp":
-			tcp, err = impair.NewTCP(listen, target, im.TCPOptions(seed, max(maxConns, impair.DefaultMaxConns)))
-		default:
-			return usageError("impair: --transport %q: tcp, udp or tcp,udp", t)
+			o := im.TCPOptions(seed, maxFlows)
+			o.MaxConns = maxFlows
+			tcp, err = impair.NewTCP(listen, target, o)
 		}
 		if err != nil {
+			if udp != nil {
+				udp.Close()
+			}
 			if errors.Is(err, impair.ErrConfig) {
 				return usageError("%v", err)
 			}
@@ -139,8 +153,8 @@ func report(w io.Writer, since time.Duration, udp *impair.UDP, tcp *impair.TCP) 
 			name string
 			st   impair.DirStats
 		}{{"up  ", s.Up}, {"down", s.Down}} {
-			fmt.Fprintf(w, "[udp %s] %s  received %d  sent %d  lost %d  duplicated %d  reordered %d  queue drops %d  flows %d\n",
-				d.name, at, d.st.Received, d.st.Sent, d.st.Lost, d.st.Duplicated, d.st.Reordered, d.st.QueueDrops, s.Flows)
+			fmt.Fprintf(w, "[udp %s] %s  received %d  sent %d  lost %d  duplicated %d  reordered %d  queue drops %d  flows %d  refused %d\n",
+				d.name, at, d.st.Received, d.st.Sent, d.st.Lost, d.st.Duplicated, d.st.Reordered, d.st.QueueDrops, s.Flows, s.Refused)
 		}
 	}
 	if tcp != nil {
@@ -149,8 +163,8 @@ func report(w io.Writer, since time.Duration, udp *impair.UDP, tcp *impair.TCP) 
 			name string
 			st   impair.TCPDirStats
 		}{{"up  ", s.Up}, {"down", s.Down}} {
-			fmt.Fprintf(w, "[tcp %s] %s  received %d B  sent %d B  queued %d B  stalls %d  conns %d\n",
-				d.name, at, d.st.Received, d.st.Sent, d.st.Queued, d.st.Stalls, s.Conns)
+			fmt.Fprintf(w, "[tcp %s] %s  received %d B  sent %d B  queued %d B  stalls %d  conns %d  refused %d\n",
+				d.name, at, d.st.Received, d.st.Sent, d.st.Queued, d.st.Stalls, s.Conns, s.Refused)
 		}
 	}
 }

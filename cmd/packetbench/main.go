@@ -18,44 +18,92 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/packetd/packetd/bench"
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	ctx, stop := notifyContext()
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// run is the command; it returns the exit status: 0, 1 for a failed run,
-// 2 for a bad command line.
-func run(args []string, stdout, stderr io.Writer) int {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
+// Exit statuses (packetbench --help lists them).
+const (
+	exitOK         = 0
+	exitFailed     = 1 // the run failed, or did not complete as asked
+	exitUsage      = 2 // a bad command line or configuration
+	exitSignalBase = 128
+)
+
+// interrupt is the cause of the context's end when a signal stopped the
+// run: the exit status is 128 plus the signal's number, as a shell's.
+type interrupt struct{ sig syscall.Signal }
+
+func (i interrupt) Error() string { return unix.SignalName(i.sig) }
+
+// notifyContext returns a context that SIGINT or SIGTERM ends, with the
+// signal as its cause.
+func notifyContext() (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case s := <-ch:
+			cancel(interrupt{s.(syscall.Signal)})
+		case <-done:
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(ch)
+		close(done)
+		cancel(nil)
+	}
+}
+
+// run is the command; it returns the exit status: 0; 1 for a run that
+// failed or did not complete as asked; 2 for a bad command line; 130
+// (SIGINT) or 143 (SIGTERM) for a run a signal stopped, once it has
+// reported.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var err error
 	switch {
 	case len(args) > 0 && args[0] == "server":
 		// Hidden: the child packetbench spawns (bench.Spawn).
 		err = bench.RunServer(ctx, args[1:], os.Stdin, stderr)
 	case len(args) > 0 && args[0] == "impair":
-		err = runImpair(ctx, args[1:], stderr)
+		err = runImpair(ctx, args[1:], stdout, stderr)
+	case len(args) > 0 && args[0] == "report":
+		err = runReport(fixOptional(args[1:], nil), stdout)
 	case len(args) > 0 && args[0] == "help":
 		err = help(args[1:], stdout)
 	default:
 		err = runScenario(ctx, args, stdout, stderr)
 	}
+	var sig interrupt
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
-		return 0
+		return exitOK
+	case errors.As(err, &sig):
+		return exitSignalBase + int(sig.sig)
 	case errors.Is(err, errUsage), errors.Is(err, bench.ErrConfig):
-		msg := err.Error()
-		for _, p := range []string{"usage: ", "bench: ", "invalid configuration: "} {
+		msg := bench.ErrorText(err)
+		for _, p := range []string{"usage: ", "invalid configuration: "} {
 			msg = strings.TrimPrefix(msg, p)
 		}
 		fmt.Fprintln(stderr, "packetbench:", msg)
-		fmt.Fprintln(stderr, "Run 'packetbench --help' for usage.")
-		return 2
+		if len(args) > 0 && (args[0] == "impair" || args[0] == "report") {
+			fmt.Fprintf(stderr, "Run 'packetbench help %s' for usage.\n", args[0])
+		} else {
+			fmt.Fprintln(stderr, "Run 'packetbench --help' for usage.")
+		}
+		return exitUsage
 	default:
-		fmt.Fprintln(stderr, "packetbench:", strings.TrimPrefix(err.Error(), "bench: "))
-		return 1
+		fmt.Fprintln(stderr, "packetbench:", bench.ErrorText(err))
+		return exitFailed
 	}
 }
 
@@ -66,9 +114,12 @@ func help(args []string, w io.Writer) error {
 	}
 	text, ok := scenarioHelp[args[0]]
 	if !ok {
-		return usageError("no help for %q: try fanout, rtt, ingest, conns or impair", args[0])
+		return usageError("no help for %q: try fanout, rtt, ingest, conns, impair or report", args[0])
 	}
-	_, err := io.WriteString(w, text+"\nAll flags: packetbench --help\n")
+	if args[0] != "impair" && args[0] != "report" { // they list their flags
+		text += "\nAll flags: packetbench --help\n"
+	}
+	_, err := io.WriteString(w, text)
 	return err
 }
 
@@ -165,7 +216,7 @@ func parse(args []string, out io.Writer) (*options, error) {
 	}
 	o.cfg.Transports = strings.Split(o.transports, ",")
 	o.cfg.Spawn.Flags = o.serverFlag
-	if o.report != "" && !strings.HasSuffix(strings.ToLower(o.report), ".html") {
+	if o.report != "" && !isHTML(o.report) {
 		return nil, usageError("--report %s: the report is an HTML file, FILE.html", o.report)
 	}
 	if o.json == "-" && o.csv == "-" {
@@ -211,10 +262,13 @@ func runScenario(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	start := time.Now()
 	results, runErr := bench.Run(ctx, o.cfg)
-	interrupted := errors.Is(runErr, context.Canceled)
-	if interrupted {
-		fmt.Fprintln(stderr, "packetbench: interrupted; reporting what was measured")
-		runErr = nil
+	if errors.Is(runErr, context.Canceled) {
+		var sig interrupt
+		if !errors.As(context.Cause(ctx), &sig) {
+			sig = interrupt{syscall.SIGINT}
+		}
+		fmt.Fprintf(stderr, "packetbench: interrupted by %v; reporting what was measured\n", sig)
+		runErr = sig
 	}
 	if len(results) == 0 {
 		return runErr
@@ -238,21 +292,10 @@ func writeOutputs(o *options, doc *bench.Document, stdout, stderr io.Writer) err
 		return err
 	}
 	write := func(name string, fn func(w io.Writer) error) error {
-		if name == "" {
-			return nil
-		}
 		if name == "-" {
 			return fn(stdout)
 		}
-		f, err := os.Create(name)
-		if err != nil {
-			return err
-		}
-		if err := fn(f); err != nil {
-			f.Close()
-			return err
-		}
-		return f.Close()
+		return writeFile(name, fn)
 	}
 	if err := write(o.json, func(w io.Writer) error { return bench.WriteJSON(w, doc) }); err != nil {
 		return fmt.Errorf("--json: %w", err)
@@ -265,6 +308,26 @@ func writeOutputs(o *options, doc *bench.Document, stdout, stderr io.Writer) err
 	}
 	return nil
 }
+
+// writeFile creates the file name (nothing if name is empty) and writes
+// it with fn.
+func writeFile(name string, fn func(w io.Writer) error) error {
+	if name == "" {
+		return nil
+	}
+	f, err := os.Create(name)
+	if err != nil {
+		return err
+	}
+	if err := fn(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// isHTML reports whether name is an HTML file's.
+func isHTML(name string) bool { return strings.HasSuffix(strings.ToLower(name), ".html") }
 
 // version is the module version, or "devel" plus the VCS revision.
 func version() string {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net"
 	"os"
@@ -18,7 +19,7 @@ import (
 // spawns: it re-executes itself as "<binary> server ...".
 func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == "server" {
-		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+		os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 	}
 	os.Exit(m.Run())
 }
@@ -27,7 +28,7 @@ func TestMain(m *testing.M) {
 func packetbench(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
-	code := run(args, &stdout, &stderr)
+	code := run(context.Background(), args, &stdout, &stderr)
 	return code, stdout.String(), stderr.String()
 }
 
@@ -86,8 +87,12 @@ func TestBadCommandLines(t *testing.T) {
 			if code != 2 {
 				t.Errorf("got exit %d, want 2", code)
 			}
-			if !strings.Contains(stderr, tt.want) || !strings.Contains(stderr, "packetbench --help") {
-				t.Errorf("got stderr %q, want %q and a pointer to --help", stderr, tt.want)
+			help := "packetbench --help"
+			if len(tt.args) > 0 && tt.args[0] == "impair" {
+				help = "packetbench help impair"
+			}
+			if !strings.Contains(stderr, tt.want) || !strings.Contains(stderr, help) {
+				t.Errorf("got stderr %q, want %q and a pointer to %s", stderr, tt.want, help)
 			}
 		})
 	}
@@ -120,6 +125,7 @@ func TestRunOutputs(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("got exit %d; stderr: %s", code, stderr)
 	}
+	stdout0 := stdout
 	for _, w := range []string{"TCP", "UDP", "received msgs", "150"} {
 		if !strings.Contains(stdout, w) {
 			t.Errorf("table lacks %q:\n%s", w, stdout)
@@ -156,6 +162,25 @@ func TestRunOutputs(t *testing.T) {
 	}
 	if !strings.Contains(stderr, "latency p50") {
 		t.Errorf("the table is not on stderr: %q", stderr)
+	}
+
+	// report renders the saved fan-out again: the same table, the files.
+	html2, cdf, tput := filepath.Join(dir, "again.html"), filepath.Join(dir, "cdf.svg"), filepath.Join(dir, "tput.svg")
+	code, again, stderr := packetbench(t, "report", jsonFile, "--report", html2, "--svg-latency", cdf, "--svg-throughput", tput)
+	if code != 0 {
+		t.Fatalf("report: got exit %d; stderr: %s", code, stderr)
+	}
+	if again != stdout0 {
+		t.Errorf("report: got table\n%s\nwant the run's\n%s", again, stdout0)
+	}
+	for _, f := range []string{html2, cdf, tput} {
+		if b, _ := os.ReadFile(f); !bytes.Contains(b, []byte("<svg")) {
+			t.Errorf("report: no SVG in %s", f)
+		}
+	}
+	code, _, stderr = packetbench(t, "report", csv)
+	if want := "not a packetbench --json document"; code != 1 || !strings.Contains(stderr, want) {
+		t.Errorf("report of a CSV: got exit %d, stderr %q, want 1 and %q", code, stderr, want)
 	}
 }
 

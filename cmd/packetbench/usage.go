@@ -7,6 +7,7 @@ and shows with numbers how the two transports differ.
 Usage:
   packetbench [flags] fanout|rtt|ingest|conns [flags]
   packetbench impair [flags]          run the impairment proxy on its own
+  packetbench report FILE.json [flags]  render a saved --json run again
   packetbench help SCENARIO           what a scenario measures, with examples
 
 Scenarios:
@@ -19,7 +20,9 @@ By default packetbench starts its own packetd (a child process on 127.0.0.1
 random ports, in-memory store), one per transport, so that the server's CPU
 time and memory are measured alone; --server ADDR loads one already running.
 Every run stops by itself: after -t (default 10s) or -n messages per sender.
-Ctrl-C stops early and reports what was measured.
+Ctrl-C stops early and reports what was measured. A flag that does not
+apply to the scenario (-p outside fanout, --window without --qos 1, -s for
+conns ...) is an error, not ignored.
 
 Examples:
   packetbench fanout -c 100 -t 5s                 flood 100 TCP subscribers
@@ -62,6 +65,7 @@ Server:
   --server-pid PID     its process, for CPU time and memory from /proc
   --server-flag FLAG   a packetd flag for the spawned server, repeatable:
                        --server-flag=-tcp-loops=2 --server-flag=-data-dir=/tmp/pd
+                       (checked before the server starts; not with --server)
   --allow-remote       allow a --server that is not on this machine
 
 Impairment (a user-space proxy between the measured clients and the server;
@@ -72,7 +76,8 @@ fanout: the subscribers, rtt: the clients, both ways, ingest: the devices):
   --delay DURATION     add delay, each direction (UDP datagrams, TCP bytes)
   --jitter DURATION    add a uniform random delay in [0, jitter)
   --rate BW            bandwidth per connection or flow: 10mbit, 1gbit, 500kbps
-  --seed N             the impairment's random seed (random; reported)
+  --seed N             the impairment's random seed (random; reported); needs
+                       an impairment flag
   TCP carries only --delay, --jitter and --rate: a byte stream cannot lose or
   reorder (the kernel retransmits below a user-space proxy). The proxy is
   clean while the sessions open and join, impaired from then on (conns:
@@ -92,6 +97,16 @@ Reading the results: "received" counts deliveries (a message to 100
 subscribers is 100 deliveries); lost = expected - delivered, where every
 subscriber expects every message; latency is one-way (send to delivery), in
 rtt the round trip; jitter is RFC 3550's, as iperf3 reports it.
+
+Exit status:
+  0     the run completed as asked (loss is a measurement, not a failure)
+  1     the run failed (no server, the server did not start, an output file),
+        or did not complete as asked: clients stopped before the end (the
+        server disconnected them: a note says why) or messages -r scheduled
+        were not sent; the report is printed first
+  2     a bad command line or configuration; nothing ran
+  130   interrupted by Ctrl-C (SIGINT), 143 by SIGTERM, after the report of
+        what was measured
 `
 
 // scenarioHelp is `packetbench help SCENARIO` and `packetbench SCENARIO
@@ -111,13 +126,13 @@ Examples:
   packetbench fanout -c 1000 --transport tcp,udp          both, side by side
   packetbench fanout -c 100 -r 2000 --transport tcp,udp   p50/p99 at 2,000 msg/s
   packetbench fanout -c 100 --qos 1 --persist             QoS 1, on disk
-  packetbench fanout -c 20 --transport udp --loss 20% --seed 1     QoS 0 loses 20%
+  packetbench fanout -c 20 --transport udp --loss 20% --seed 1 -r 500   QoS 0 loses 20%
   packetbench fanout -c 20 --transport udp --loss 20% --qos 1 -r 500 \
       --server-flag=-max-retries=20                      QoS 1 loses none
 
 Over heavy loss at QoS 1 the server gives up on a subscriber whose MESSAGE
-went unacknowledged through 4 retransmissions (BYE 302, a note says so);
---server-flag=-max-retries=20 keeps it trying. A publisher window (--window)
+went unacknowledged through 4 retransmissions (BYE 302, a note says so, and
+the exit status is 1); --server-flag=-max-retries=20 keeps it trying. A publisher window (--window)
 much above the server's socket buffer in ACKs makes UDP QoS 1 retransmit
 needlessly: try --window 10 to 30 when flooding many UDP subscribers.
 `,
@@ -157,7 +172,10 @@ Examples:
   packetbench conns -c 10000 --transport tcp,udp -t 5s
 `,
 	"impair": `packetbench impair: run the impairment proxy on its own, between any clients
-and a server, until Ctrl-C.
+and a server, until Ctrl-C (SIGINT or SIGTERM; the exit status is then 0).
+
+Usage:
+  packetbench impair [flags]
 
   packetbench impair --listen 127.0.0.1:7171 --target 127.0.0.1:7070 \
       --loss 5% --delay 20ms --jitter 5ms --reorder 1% --duplicate 1% --rate 10mbit --seed 1
@@ -165,6 +183,41 @@ and a server, until Ctrl-C.
 Clients connect to --listen (TCP and UDP, the same port); the proxy relays to
 --target. UDP datagrams are lost, duplicated, reordered, delayed and rate
 limited; a TCP byte stream is only delayed, jittered and rate limited. Each
-flag applies to both directions. Every -i it prints what it did.
+flag applies to both directions. Every -i it prints what it did, and the
+totals when it stops.
+
+Flags:
+  --listen ADDR        where clients connect, TCP and UDP (127.0.0.1:7171)
+  --target ADDR        the server (127.0.0.1:7070)
+  --transport LIST     which proxies to run: tcp, udp or tcp,udp (tcp,udp)
+  --loss P             drop datagrams, 5% or 0.05 (0%; UDP only)
+  --duplicate P        duplicate datagrams (0%; UDP only)
+  --reorder P          hold datagrams back behind the next one (0%; UDP only)
+  --delay DURATION     add delay, each direction (0)
+  --jitter DURATION    add a uniform random delay in [0, jitter) (0)
+  --rate BW            bandwidth per connection or flow: 10mbit, 1gbit, 500kbps
+                       (unlimited)
+  --seed N             the random seed (1)
+  -i DURATION          report interval, at least 10ms (1s)
+  --allow-remote       allow a --target that is not a loopback address
+  --max-flows N        UDP flows and TCP connections at once, at least 1
+                       (1024); beyond it new clients are refused (counted in
+                       "refused": datagrams for UDP, connections for TCP)
+`,
+	"report": `packetbench report: render a run saved with --json again: the text table on
+standard output and, if asked, the CSV, the HTML report, and the report's
+two plots as SVG files of their own (for slides and docs).
+
+Usage:
+  packetbench report FILE.json [flags]
+
+  packetbench fanout -c 100 --transport tcp,udp -J run.json
+  packetbench report run.json --report run.html --svg-latency latency.svg
+
+Flags:
+  --csv [FILE]            the CSV (standard output without FILE)
+  --report FILE.html      the HTML report
+  --svg-latency FILE      the latency distribution (CDF) plot, SVG
+  --svg-throughput FILE   the deliveries per interval plot, SVG
 `,
 }

@@ -66,8 +66,21 @@ func (w *Worker) Error(r deliver.Recipient, id uint32, code codec.Code) {
 
 // Bye queues BYE {code, msg} for r.
 func (w *Worker) Bye(r deliver.Recipient, code codec.Code) {
-	w.Reply(r, codec.Header{Type: codec.TypeBye}, &codec.Error{Code: uint16(code), Msg: codeText(code)})
+	w.Reply(r, codec.Header{Type: codec.TypeBye}, &codec.Error{Code: uint16(code), Msg: ByeText(code)})
 }
+
+// ByeText returns the msg of a BYE with code: the code's name, but for
+// 302, which the server sends in a BYE only when a QoS 1 MESSAGE stayed
+// unacknowledged through every retransmission (PROTOCOL.md 4.9; in an
+// ERROR, 302 is the idle timeout its name says).
+func ByeText(code codec.Code) []byte {
+	if code == codec.CodeIdleTimeout {
+		return byeDeliveryTimeout
+	}
+	return codeText(code)
+}
+
+var byeDeliveryTimeout = []byte("QoS 1 message unacknowledged through every retransmission")
 
 func ackHeader(id uint32) codec.Header { return codec.Header{Type: codec.TypeAck, ID: id} }
 

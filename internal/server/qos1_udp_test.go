@@ -55,7 +55,11 @@ func TestQoS1Retransmission(t *testing.T) {
 			copies++
 			continue
 		}
-		testutil.CheckError(t, p, codec.TypeBye, 0, codec.CodeIdleTimeout) // the server gave up
+		// The server gave up: BYE 302, saying why.
+		e := testutil.CheckError(t, p, codec.TypeBye, 0, codec.CodeIdleTimeout)
+		if got, want := string(e.Msg), "QoS 1 message unacknowledged through every retransmission"; got != want {
+			t.Errorf("got BYE 302 msg %q, want %q", got, want)
+		}
 		break
 	}
 	if copies != 4 {

@@ -99,7 +99,7 @@ func (ss *session) Kick(code codec.Code) {
 	}
 	p := ss.path.Load()
 	bye := codec.AppendPacket(nil, codec.Header{Type: codec.TypeBye},
-		&codec.Error{Code: uint16(code), Msg: []byte(code.String())})
+		&codec.Error{Code: uint16(code), Msg: broker.ByeText(code)})
 	if p.spend(len(bye)) {
 		_ = deliver.SendTo(p.fd, &p.sa, bye)
 	}
