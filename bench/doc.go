@@ -159,11 +159,19 @@
 //	                   "p50_us": float, "p99_us": float}],  // 0: no sample
 //	    "impairment": {"loss_percent", "delay_ms", "jitter_ms",
 //	                   "reorder_percent", "duplicate_percent",
-//	                   "rate_bits_per_second": float, "seed": int}
+//	                   "rate_bits_per_second": float, "seed": int,
+//	                   "packets": int, "dropped": int}
 //	                                // only when an impairment proxy was
 //	                                // used: what it applied to this
 //	                                // transport, in each direction (TCP:
-//	                                // delay, jitter and rate only)
+//	                                // loss, delay, jitter and rate; the
+//	                                // loss is the kernel's, not replayed
+//	                                // by the seed); packets and dropped:
+//	                                // what it saw and dropped while
+//	                                // impairing, both ways (UDP:
+//	                                // datagrams; TCP with loss: IP packets
+//	                                // on loopback, each up to 64 KiB of
+//	                                // segments; else 0)
 //	  }]
 //	}
 //

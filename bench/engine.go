@@ -24,8 +24,11 @@ type env struct {
 	impaired  *dialer // through the proxy; direct without impairment
 	udpProxy  *impair.UDP
 	tcpProxy  *impair.TCP
-	im        Impairment // what impair turns on
+	kernel    *impair.KernelLoss // TCP --loss, on the TCP proxy's port
+	im        Impairment         // what impair turns on
 	spec      *ImpairmentSpec
+	seen0     uint64 // the proxy's packets and drops when impair turned it on
+	dropped0  uint64
 	keepAlive time.Duration
 
 	mu       sync.Mutex // guards the fields below
@@ -61,6 +64,10 @@ func runTransport(ctx context.Context, c *Config, transport string) (res *Result
 		return nil, "", err
 	}
 	res.Impairment = e.spec
+	if e.spec != nil {
+		seen, dropped := e.impairStats()
+		e.spec.Packets, e.spec.Dropped = seen-e.seen0, dropped-e.dropped0
+	}
 	e.closeSessions()
 	if counters := e.srv.stop(); counters != nil {
 		res.Retransmits += counters["Retransmits"]
@@ -82,8 +89,8 @@ func (e *env) setup(ctx context.Context) error {
 	e.impaired = e.direct
 	im := c.Impair
 	if e.transport == "tcp" {
-		if im.Loss+im.Duplicate+im.Reorder > 0 && im.Active() {
-			c.note("[tcp] --loss, --duplicate and --reorder do not apply to a TCP byte stream (the kernel recovers them below a user-space proxy); only --delay, --jitter and --rate do")
+		if im.Duplicate+im.Reorder > 0 {
+			c.note("[tcp] --duplicate and --reorder do not apply to a TCP byte stream (TCP hides both from the application); --loss drops TCP packets in the kernel, --delay, --jitter and --rate apply in the proxy")
 		}
 		im = im.ForTCP()
 	}
@@ -118,14 +125,26 @@ func (e *env) setup(ctx context.Context) error {
 	return nil
 }
 
-// impair turns the impairment on.
+// impair turns the impairment on. Over TCP, --loss installs a KernelLoss
+// on the proxy's listening port: the segments between the measured
+// clients and the proxy are lost in the kernel, both ways, and TCP
+// recovers them as over a lossy network (the proxy's connections to the
+// server are not impaired).
 func (e *env) impair() error {
 	var err error
 	switch {
 	case e.udpProxy != nil:
+		e.seen0, e.dropped0 = e.impairStats()
 		err = e.udpProxy.SetOptions(e.im.UDPOptions(e.cfg.Seed, e.cfg.impaired()))
 	case e.tcpProxy != nil:
 		err = e.tcpProxy.SetOptions(e.im.TCPOptions(e.cfg.Seed, e.cfg.impaired()))
+		if err == nil && e.im.Loss > 0 {
+			port := uint16(e.tcpProxy.Addr().Port)
+			e.kernel, err = impair.NewKernelLoss(port, e.im.Loss)
+			if err != nil {
+				return fmt.Errorf("bench: --loss over TCP: %w", err)
+			}
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("bench: impairment proxy: %w", err)
@@ -133,8 +152,32 @@ func (e *env) impair() error {
 	return nil
 }
 
+// impairStats returns the packets the impairment has seen, both ways, and
+// those it dropped: the UDP proxy's datagrams, or over TCP the IP packets
+// of the KernelLoss (0, 0 for a TCP proxy without one).
+func (e *env) impairStats() (seen, dropped uint64) {
+	switch {
+	case e.udpProxy != nil:
+		st := e.udpProxy.Stats()
+		return st.Up.Received + st.Down.Received, st.Up.Lost + st.Down.Lost
+	case e.kernel != nil:
+		st, err := e.kernel.Stats()
+		if err != nil {
+			e.cfg.note("[%s] the kernel loss counters: %v", e.transport, err)
+			return 0, 0
+		}
+		return st.Seen, st.Dropped
+	}
+	return 0, 0
+}
+
 // close releases everything the run holds, whatever happened.
 func (e *env) close() {
+	if e.kernel != nil {
+		if err := e.kernel.Close(); err != nil {
+			e.cfg.note("[%s] removing the kernel loss rule (nftables table %s): %v", e.transport, e.kernel.Table(), err)
+		}
+	}
 	e.closeSessions()
 	if e.udpProxy != nil {
 		e.udpProxy.Close()

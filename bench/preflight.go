@@ -2,9 +2,11 @@ package bench
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/packetd/packetd/bench/impair"
 	"github.com/packetd/packetd/codec"
 )
 
@@ -19,6 +21,11 @@ func preflight(ctx context.Context, c *Config) error {
 	for _, t := range c.Transports {
 		if err := checkFDs(c.fds(t)); err != nil {
 			return err
+		}
+	}
+	if c.Impair.Loss > 0 && slices.Contains(c.Transports, "tcp") {
+		if err := impair.KernelLossAvailable(); err != nil {
+			return configError("--loss over TCP drops packets in the kernel with an nftables rule, which this process cannot install (%v): run packetbench as root or with CAP_NET_ADMIN, or measure loss over --transport udp", err)
 		}
 	}
 	if c.Server != "" && !c.AllowRemote {

@@ -219,6 +219,8 @@ var csvColumns = []csvColumn{
 	{"impairment_duplicate_percent", csvImpair(func(m *ImpairmentSpec) string { return csvRate(m.DuplicatePercent) })},
 	{"impairment_rate_bits_per_second", csvImpair(func(m *ImpairmentSpec) string { return csvRate(m.RateBitsPerSecond) })},
 	{"impairment_seed", csvImpair(func(m *ImpairmentSpec) string { return csvInt(m.Seed) })},
+	{"impairment_packets", csvImpair(func(m *ImpairmentSpec) string { return strconv.FormatUint(m.Packets, 10) })},
+	{"impairment_dropped", csvImpair(func(m *ImpairmentSpec) string { return strconv.FormatUint(m.Dropped, 10) })},
 }
 
 // WriteCSV writes a header and one row per result: the JSON fields,
@@ -360,6 +362,9 @@ func formatImpairment(m *ImpairmentSpec) string {
 	}
 	if m.Seed != 0 {
 		parts = append(parts, "seed "+strconv.FormatInt(m.Seed, 10))
+	}
+	if m.Packets > 0 {
+		parts = append(parts, "(dropped "+strconv.FormatUint(m.Dropped, 10)+" of "+strconv.FormatUint(m.Packets, 10)+" packets)")
 	}
 	return strings.Join(parts, " ")
 }

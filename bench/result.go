@@ -604,6 +604,12 @@ type ImpairmentSpec struct {
 	DuplicatePercent  float64 `json:"duplicate_percent"`
 	RateBitsPerSecond float64 `json:"rate_bits_per_second"` // 0: unlimited
 	Seed              int64   `json:"seed"`
+	// Packets and Dropped count what the impairment saw and dropped while
+	// impairing, both directions together: the UDP proxy's datagrams, or
+	// over TCP with loss the IP packets on the proxy's port (on loopback
+	// one may carry many segments); 0 over TCP without loss.
+	Packets uint64 `json:"packets"`
+	Dropped uint64 `json:"dropped"`
 }
 
 // Document is the whole JSON output (--json).

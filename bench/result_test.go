@@ -158,7 +158,7 @@ var jsonSchema = map[string][]string{
 	"results[].latency_cdf[]": {"us", "percent"},
 	"results[].server":        {"cpu_seconds", "peak_rss_bytes", "rss_per_session_bytes", "?rss_before_bytes", "?rss_after_bytes", "?sessions"},
 	"results[].intervals[]":   {"start", "end", "sent_packets", "received_packets", "lost_packets", "bits_per_second", "p50_us", "p99_us"},
-	"results[].impairment":    {"loss_percent", "delay_ms", "jitter_ms", "reorder_percent", "duplicate_percent", "rate_bits_per_second", "seed"},
+	"results[].impairment":    {"loss_percent", "delay_ms", "jitter_ms", "reorder_percent", "duplicate_percent", "rate_bits_per_second", "seed", "packets", "dropped"},
 }
 
 // checkSchema walks v, the decoded JSON at path, checking every object

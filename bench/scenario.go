@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -69,20 +70,22 @@ type Config struct {
 // Impairment is what a proxy between the measured clients and the server
 // does to their traffic, in each direction: UDP datagrams are lost,
 // duplicated, reordered, delayed and rate limited (bench/impair.UDP); a TCP
-// byte stream is only delayed, jittered and rate limited (impair.TCP:
-// TCP recovers loss itself, below what a user-space proxy can see).
+// byte stream is delayed, jittered and rate limited (impair.TCP), and its
+// packets are lost in the kernel (impair.KernelLoss, which needs
+// CAP_NET_ADMIN): TCP recovers loss below what a user-space proxy sees.
 type Impairment struct {
-	Loss, Duplicate, Reorder float64       // probabilities, 0-1 (UDP only)
-	Delay, Jitter            time.Duration // added per datagram or chunk
-	Rate                     int           // bytes/s per connection or flow, 0: unlimited
+	Loss               float64       // probability, 0-1 (TCP: below 1)
+	Duplicate, Reorder float64       // probabilities, 0-1 (UDP only)
+	Delay, Jitter      time.Duration // added per datagram or chunk
+	Rate               int           // bytes/s per connection or flow, 0: unlimited
 }
 
 // Active reports whether i impairs anything.
 func (i Impairment) Active() bool { return i != Impairment{} }
 
-// ForTCP returns what of i applies to a byte stream.
+// ForTCP returns what of i applies to a byte stream (Loss in the kernel).
 func (i Impairment) ForTCP() Impairment {
-	return Impairment{Delay: i.Delay, Jitter: i.Jitter, Rate: i.Rate}
+	return Impairment{Loss: i.Loss, Delay: i.Delay, Jitter: i.Jitter, Rate: i.Rate}
 }
 
 // UDPOptions returns the UDP proxy's options for i, both directions alike.
@@ -287,11 +290,14 @@ func (c *Config) checkApplies(udp bool) error {
 		for _, f := range []struct {
 			v    float64
 			flag string
-		}{{im.Loss, "--loss"}, {im.Duplicate, "--duplicate"}, {im.Reorder, "--reorder"}} {
+		}{{im.Duplicate, "--duplicate"}, {im.Reorder, "--reorder"}} {
 			if f.v > 0 {
-				return configError("%s %g%%: applies to UDP only (a TCP byte stream cannot lose or reorder: the kernel recovers below a user-space proxy); over TCP only --delay, --jitter and --rate do", f.flag, 100*f.v)
+				return configError("%s %g%%: applies to UDP only (TCP hides duplicates and reordering from the application); over TCP --loss, --delay, --jitter and --rate do", f.flag, 100*f.v)
 			}
 		}
+	}
+	if c.Impair.Loss >= 1 && slices.Contains(c.Transports, "tcp") {
+		return configError("--loss 100%%: a TCP connection cannot be opened through a path that loses everything; at most 99.9999%% over TCP")
 	}
 	if c.Seed != 0 && !c.Impair.Active() {
 		return configError("--seed %d: the seed is the impairment's; add an impairment flag (--loss, --delay ...)", c.Seed)

@@ -96,8 +96,16 @@ func runImpair(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		defer udp.Close()
 		fmt.Fprintf(stderr, "packetbench impair: UDP %s -> %s: %s\n", udp.Addr(), target, describe(im, false))
 	}
+	var kernel *impair.KernelLoss
 	if tcp != nil {
 		defer tcp.Close()
+		if im.Loss > 0 {
+			var err error
+			if kernel, err = newKernelLoss(tcp, im.Loss); err != nil {
+				return err
+			}
+			defer kernel.Close()
+		}
 		fmt.Fprintf(stderr, "packetbench impair: TCP %s -> %s: %s\n", tcp.Addr(), target, describe(im, true))
 	}
 	tick := time.NewTicker(interval)
@@ -107,12 +115,25 @@ func runImpair(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		select {
 		case <-ctx.Done():
 			fmt.Fprintln(stderr, "packetbench impair: stopped; totals:")
-			report(stderr, time.Since(start), udp, tcp)
+			report(stderr, time.Since(start), udp, tcp, kernel)
 			return nil
 		case <-tick.C:
-			report(stderr, time.Since(start), udp, tcp)
+			report(stderr, time.Since(start), udp, tcp, kernel)
 		}
 	}
+}
+
+// newKernelLoss drops TCP packets to and from the proxy's port in the
+// kernel: the client side of its connections loses, TCP recovers.
+func newKernelLoss(tcp *impair.TCP, loss float64) (*impair.KernelLoss, error) {
+	if loss >= 1 {
+		return nil, usageError("impair: --loss 100%%: a TCP connection cannot be opened through a path that loses everything; use --transport udp")
+	}
+	k, err := impair.NewKernelLoss(uint16(tcp.Addr().Port), loss)
+	if err != nil {
+		return nil, fmt.Errorf("impair: --loss over TCP drops packets in the kernel with an nftables rule: %w; run as root or with CAP_NET_ADMIN, or --transport udp", err)
+	}
+	return k, nil
 }
 
 // describe says what a proxy does.
@@ -145,7 +166,7 @@ func describe(im bench.Impairment, tcp bool) string {
 }
 
 // report prints the proxies' counters.
-func report(w io.Writer, since time.Duration, udp *impair.UDP, tcp *impair.TCP) {
+func report(w io.Writer, since time.Duration, udp *impair.UDP, tcp *impair.TCP, kernel *impair.KernelLoss) {
 	at := fmt.Sprintf("%7.2f s", since.Seconds())
 	if udp != nil {
 		s := udp.Stats()
@@ -165,6 +186,13 @@ func report(w io.Writer, since time.Duration, udp *impair.UDP, tcp *impair.TCP) 
 		}{{"up  ", s.Up}, {"down", s.Down}} {
 			fmt.Fprintf(w, "[tcp %s] %s  received %d B  sent %d B  queued %d B  stalls %d  conns %d  refused %d\n",
 				d.name, at, d.st.Received, d.st.Sent, d.st.Queued, d.st.Stalls, s.Conns, s.Refused)
+		}
+	}
+	if kernel != nil {
+		if st, err := kernel.Stats(); err != nil {
+			fmt.Fprintf(w, "[tcp loss] %s  %v\n", at, err)
+		} else {
+			fmt.Fprintf(w, "[tcp loss] %s  packets %d  dropped %d (both ways, in the kernel: nftables table %s)\n", at, st.Seen, st.Dropped, kernel.Table())
 		}
 	}
 }

@@ -70,7 +70,8 @@ Server:
 
 Impairment (a user-space proxy between the measured clients and the server;
 fanout: the subscribers, rtt: the clients, both ways, ingest: the devices):
-  --loss P             drop datagrams, 5% or 0.05 (UDP only)
+  --loss P             drop packets, 5% or 0.05: UDP datagrams in the proxy;
+                       TCP packets in the kernel (root or CAP_NET_ADMIN)
   --duplicate P        duplicate datagrams (UDP only)
   --reorder P          hold datagrams back behind the next one (UDP only)
   --delay DURATION     add delay, each direction (UDP datagrams, TCP bytes)
@@ -78,10 +79,15 @@ fanout: the subscribers, rtt: the clients, both ways, ingest: the devices):
   --rate BW            bandwidth per connection or flow: 10mbit, 1gbit, 500kbps
   --seed N             the impairment's random seed (random; reported); needs
                        an impairment flag
-  TCP carries only --delay, --jitter and --rate: a byte stream cannot lose or
-  reorder (the kernel retransmits below a user-space proxy). The proxy is
-  clean while the sessions open and join, impaired from then on (conns:
-  from the start, the handshakes are what it measures).
+  A TCP byte stream cannot lose, duplicate or reorder in a user-space proxy
+  (the kernel recovers below it): over TCP the proxy applies --delay,
+  --jitter and --rate, and --loss installs an nftables rule that drops the
+  TCP packets between the clients and the proxy, both ways, in the kernel,
+  so that TCP retransmits as over a lossy network (on loopback one packet
+  can carry up to 64 KiB of segments; the kernel's draw is not replayed by
+  --seed; the rule is removed when the run ends). The proxy is clean while
+  the sessions open and join, impaired from then on (conns: from the start,
+  the handshakes are what it measures).
 
 Output:
   -i DURATION          progress line interval on stderr (1s)
@@ -148,6 +154,7 @@ Examples:
   packetbench rtt -r 10k --transport tcp,udp            10,000 msg/s
   packetbench rtt -c 10 -r 1000 --delay 20ms --jitter 5ms
   packetbench rtt --transport udp --loss 5% -r 100      a round trip crosses the lossy link twice
+  packetbench rtt --transport tcp,udp --loss 1% -r 200 -n 2000   TCP's retransmission timeouts (root)
 `,
 	"ingest": `packetbench ingest: -c devices (100) each send -r messages/s (10) to one
 room, which --sinks subscribers (1) read: the rate the server takes in from
@@ -182,7 +189,9 @@ Usage:
 
 Clients connect to --listen (TCP and UDP, the same port); the proxy relays to
 --target. UDP datagrams are lost, duplicated, reordered, delayed and rate
-limited; a TCP byte stream is only delayed, jittered and rate limited. Each
+limited; a TCP byte stream is delayed, jittered and rate limited, and with
+--loss its packets between the clients and the proxy are dropped in the
+kernel (an nftables rule on the --listen port; root or CAP_NET_ADMIN). Each
 flag applies to both directions. Every -i it prints what it did, and the
 totals when it stops.
 
@@ -190,7 +199,8 @@ Flags:
   --listen ADDR        where clients connect, TCP and UDP (127.0.0.1:7171)
   --target ADDR        the server (127.0.0.1:7070)
   --transport LIST     which proxies to run: tcp, udp or tcp,udp (tcp,udp)
-  --loss P             drop datagrams, 5% or 0.05 (0%; UDP only)
+  --loss P             drop datagrams, 5% or 0.05 (0%); over TCP, packets in
+                       the kernel (below 100%)
   --duplicate P        duplicate datagrams (0%; UDP only)
   --reorder P          hold datagrams back behind the next one (0%; UDP only)
   --delay DURATION     add delay, each direction (0)
