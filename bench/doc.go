@@ -131,6 +131,13 @@
 //	                                // retransmissions (timer or resumed
 //	                                // session; not known for --server),
 //	                                // warmup and drain included
+//	    "reads": int,               // receivers' reads (read or recvmsg)
+//	                                // that delivered a measured message:
+//	                                // received.packets / reads is the
+//	                                // messages per read (TCP: many, a
+//	                                // stream; UDP: 1, more with --udp-gro)
+//	    "split_reads": int,         // TCP reads that ended inside a frame
+//	                                // (its rest came with a later read)
 //	    "server": {"cpu_seconds": float,   // user + system, from the end of
 //	                                // the warmup to the end of the drain
 //	                                // (conns: opening and holding); 0: unknown
@@ -175,7 +182,8 @@
 //	  }]
 //	}
 //
-// Beyond DESIGN.md's schema: send_time_s, the intervals' lost_packets,
+// Beyond DESIGN.md's schema: send_time_s, reads, split_reads, the
+// intervals' lost_packets,
 // latency_cdf (the HTML report's data, so that `packetbench report`
 // renders a saved document again), the conns fields of server, and the
 // impairment object's fields.

@@ -30,6 +30,8 @@ type receiver struct {
 	early int64  // warmup messages in the current read
 	out   []byte // ACKs and PONGs of the current read
 	fatal error  // an ERROR or BYE from the server
+	reads int64  // reads that delivered a measured message
+	split int64  // TCP reads that ended inside a frame
 	dec   *codec.Decoder
 	msg   codec.Message
 
@@ -49,6 +51,10 @@ func newReceiver(s session, local *Local, pub *sender, size int) *receiver {
 // run reads until the session fails or is closed, or the server ends it.
 // It returns nil if the run closed the session.
 func (r *receiver) run() error {
+	if r.local != nil {
+		defer func() { r.local.AddReads(r.reads, r.split) }()
+	}
+	tcp, _ := r.sess.(*tcpSession)
 	for {
 		if err := r.sess.read(); err != nil {
 			if r.closing.Load() {
@@ -73,6 +79,10 @@ func (r *receiver) run() error {
 		if r.n > 0 {
 			r.got.Add(r.n)
 			r.last.Store(r.now)
+			r.reads++
+		}
+		if tcp != nil && tcp.w > tcp.r && r.local != nil {
+			r.split++
 		}
 		if r.n+r.early > 0 {
 			r.all.Add(r.n + r.early)

@@ -76,6 +76,18 @@ func summaryRows(results []Result) []summaryRow {
 		row("out of order", func(r *Result) string { return strconv.FormatInt(r.OutOfOrder, 10) }),
 		row("jitter", func(r *Result) string { return formatMillis(r.JitterMs) + " ms" }),
 		row("retransmits", func(r *Result) string { return strconv.FormatInt(r.Retransmits, 10) }),
+		row("msgs per read", func(r *Result) string {
+			if r.Reads == 0 {
+				return "-"
+			}
+			return sigFig(float64(r.Received.Packets)/float64(r.Reads), 3)
+		}),
+		row("reads ending mid-frame", func(r *Result) string {
+			if r.Transport != "tcp" || r.Reads == 0 {
+				return "-"
+			}
+			return strconv.FormatInt(r.SplitReads, 10)
+		}),
 		row("server CPU", func(r *Result) string {
 			if r.Server.CPUSeconds <= 0 {
 				return "-"
@@ -206,6 +218,8 @@ var csvColumns = []csvColumn{
 	{"latency_us_max", func(r *Result) string { return csvMicros(r.Latency.Max) }},
 	{"latency_us_count", func(r *Result) string { return csvInt(r.Latency.Count) }},
 	{"retransmits", func(r *Result) string { return csvInt(r.Retransmits) }},
+	{"reads", func(r *Result) string { return csvInt(r.Reads) }},
+	{"split_reads", func(r *Result) string { return csvInt(r.SplitReads) }},
 	{"server_cpu_seconds", func(r *Result) string { return csvCPU(r.Server.CPUSeconds) }},
 	{"server_peak_rss_bytes", func(r *Result) string { return csvInt(r.Server.PeakRSSBytes) }},
 	{"server_rss_per_session_bytes", func(r *Result) string { return csvInt(r.Server.RSSPerSessionBytes) }},

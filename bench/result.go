@@ -83,6 +83,8 @@ type Recorder struct {
 	flows     flowTotals // of closed Locals
 	end       int64      // unix nanoseconds of Finish, or of the last Tick
 	sendEnd   int64      // unix nanoseconds of SendEnd; 0: end
+	reads     int64      // of closed Locals (AddReads)
+	split     int64
 	finished  bool
 }
 
@@ -298,6 +300,8 @@ func (r *Recorder) closeLocalLocked(l *Local) {
 	l.done = true
 	r.mergeLocked(l)
 	l.eachFlowLocked(func(f *Flow) { r.flows.add(f.Stats()) })
+	r.reads += l.reads
+	r.split += l.split
 	last := len(r.locals) - 1
 	r.locals[l.index] = r.locals[last]
 	r.locals[l.index].index = l.index
@@ -404,6 +408,8 @@ func (r *Recorder) Result() Result {
 		Latency:     latencyStats(r.total),
 		LatencyCDF:  latencyCDF(r.total, maxCDFPoints),
 		Retransmits: r.retransmits.Load(),
+		Reads:       r.reads,
+		SplitReads:  r.split,
 		Intervals:   slices.Clone(r.intervals),
 	}
 	if res.Intervals == nil {
@@ -521,9 +527,17 @@ type Result struct {
 	LatencyCDF []CDFPoint `json:"latency_cdf,omitempty"`
 	// Retransmits counts QoS 1 resends: the publishers' EMITs plus, with
 	// a spawned server, its MESSAGE retransmissions.
-	Retransmits int64           `json:"retransmits"`
-	Server      ServerStats     `json:"server"`
-	Intervals   []IntervalStats `json:"intervals"`
+	Retransmits int64 `json:"retransmits"`
+	// Reads counts the receivers' reads (one read or recvmsg call) that
+	// delivered a measured message; Received.Packets / Reads is the
+	// messages a read returns: many over a TCP byte stream, one per UDP
+	// datagram (more with --udp-gro). SplitReads counts the TCP reads
+	// that ended inside a frame, its rest coming with a later read: a
+	// stream has no message boundaries. Additions to the DESIGN.md schema.
+	Reads      int64           `json:"reads"`
+	SplitReads int64           `json:"split_reads"`
+	Server     ServerStats     `json:"server"`
+	Intervals  []IntervalStats `json:"intervals"`
 	// Impairment is set when the run went through an impairment proxy.
 	Impairment *ImpairmentSpec `json:"impairment,omitempty"`
 }

@@ -151,7 +151,7 @@ var jsonSchema = map[string][]string{
 	"":                        {"packetbench", "results"},
 	"packetbench":             {"version", "start", "args", "host"},
 	"packetbench.host":        {"cpus", "os", "go"},
-	"results[]":               {"transport", "scenario", "qos", "size", "clients", "publishers", "subscribers", "duration_s", "send_time_s", "sent", "received", "lost_packets", "lost_percent", "duplicates", "out_of_order", "jitter_ms", "latency_us", "?latency_cdf", "retransmits", "server", "intervals", "?impairment"},
+	"results[]":               {"transport", "scenario", "qos", "size", "clients", "publishers", "subscribers", "duration_s", "send_time_s", "sent", "received", "lost_packets", "lost_percent", "duplicates", "out_of_order", "jitter_ms", "latency_us", "?latency_cdf", "retransmits", "reads", "split_reads", "server", "intervals", "?impairment"},
 	"results[].sent":          {"packets", "bytes", "packets_per_second", "bits_per_second"},
 	"results[].received":      {"packets", "bytes", "packets_per_second", "bits_per_second"},
 	"results[].latency_us":    {"min", "mean", "p50", "p90", "p99", "p99_9", "max", "count"},

@@ -191,7 +191,9 @@ type Local struct {
 	batch    bool // between Begin and End; the owner's alone
 
 	mu    sync.Mutex // guards the fields below; taken before r.mu
-	flows []*Flow    // by publisher index, < maxDenseFlows
+	reads int64      // AddReads
+	split int64
+	flows []*Flow // by publisher index, < maxDenseFlows
 	more  map[uint32]*Flow
 	cur   int64  // the interval hist counts for
 	end   int64  // unix nanoseconds when interval cur ends
@@ -365,6 +367,16 @@ func (l *Local) eachFlowLocked(fn func(*Flow)) {
 // it. Call it when the receiver stops, outside a batch; Observe and Record
 // must not be called after. Calling it again does nothing. Finish closes
 // the Locals still open.
+// AddReads counts a receiver's reads: those that delivered a measured
+// message, and those that ended inside a frame (TCP). Call it once, when
+// the receiver stops, before Close.
+func (l *Local) AddReads(reads, split int64) {
+	l.mu.Lock()
+	l.reads += reads
+	l.split += split
+	l.mu.Unlock()
+}
+
 func (l *Local) Close() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
