@@ -224,6 +224,7 @@ type role struct {
 func (e *env) open(ctx context.Context, d *dialer, n int, r role) ([]session, error) {
 	dd := *d
 	dd.readBuf = r.readBuf
+	dd.nagle = e.cfg.Nagle
 	dd.sockBuf = 256 << 10
 	if r.receiver {
 		dd.gro = e.cfg.UDPGRO

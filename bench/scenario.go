@@ -52,6 +52,11 @@ type Config struct {
 	// send call, the server's sends no longer pay for splitting the runs.
 	// Off by default, as a device reads one datagram at a time.
 	UDPGRO bool
+	// Nagle leaves Nagle's algorithm on in the clients' TCP sockets
+	// (TCP_NODELAY off), as many embedded stacks do: a small write waits
+	// while an earlier one is unacknowledged, and the peer may delay its
+	// ACK (docs/LAYER4.md).
+	Nagle bool
 
 	Server      string      // host:port of a running packetd, both transports; "" spawns one per transport
 	ServerPID   int         // the external server's pid, for its CPU and memory
@@ -274,6 +279,7 @@ func (c *Config) checkApplies(udp bool) error {
 			{c.Warmup != 0, fmt.Sprintf("--warmup %v", c.Warmup)},
 			{c.Persist, "--persist"},
 			{c.UDPGRO, "--udp-gro"},
+			{c.Nagle, "--nagle"},
 		} {
 			if f.set {
 				return configError("%s: conns sends no messages (it opens -c sessions and holds them for -t)", f.flag)
@@ -282,6 +288,9 @@ func (c *Config) checkApplies(udp bool) error {
 	}
 	if c.Window != 0 && c.QoS != 1 {
 		return configError("--window %d: the window holds QoS 1 EMITs; add --qos 1", c.Window)
+	}
+	if c.Nagle && !slices.Contains(c.Transports, "tcp") {
+		return configError("--nagle: no TCP in --transport %s", strings.Join(c.Transports, ","))
 	}
 	if c.UDPGRO && !udp {
 		return configError("--udp-gro: no UDP in --transport %s", strings.Join(c.Transports, ","))

@@ -43,6 +43,7 @@ type dialer struct {
 	readBuf   int  // TCP read buffer
 	sockBuf   int  // UDP socket buffers
 	gro       bool // UDP: coalesce the server's GSO runs
+	nagle     bool // TCP: Nagle's algorithm on (TCP_NODELAY off)
 	timeout   time.Duration
 }
 
@@ -55,7 +56,7 @@ func (d *dialer) dial(ctx context.Context, hello codec.Hello) (session, error) {
 	if d.transport == "udp" {
 		s, err = dialUDP(ctx, d.addr, &hello, d.sockBuf, d.gro)
 	} else {
-		s, err = dialTCP(ctx, d.addr, &hello, d.readBuf)
+		s, err = dialTCP(ctx, d.addr, &hello, d.readBuf, d.nagle)
 	}
 	if err != nil {
 		return nil, dialError(d.transport, d.addr, err)

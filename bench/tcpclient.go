@@ -37,12 +37,21 @@ type welcomeInfo struct {
 }
 
 // dialTCP connects, says HELLO and waits for the WELCOME. readBuf is the
-// read buffer's size (it grows for a frame larger than it).
-func dialTCP(ctx context.Context, addr string, hello *codec.Hello, readBuf int) (*tcpSession, error) {
+// read buffer's size (it grows for a frame larger than it); nagle leaves
+// Nagle's algorithm on.
+func dialTCP(ctx context.Context, addr string, hello *codec.Hello, readBuf int, nagle bool) (*tcpSession, error) {
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
+	}
+	if nagle {
+		// Go turns Nagle's algorithm off (TCP_NODELAY); many embedded
+		// stacks and naive C clients leave it on.
+		if err := c.(*net.TCPConn).SetNoDelay(false); err != nil {
+			c.Close()
+			return nil, err
+		}
 	}
 	s := &tcpSession{c: c.(*net.TCPConn), buf: make([]byte, max(readBuf, 512)), maxFrame: codec.DefaultMaxFrame}
 	if dl, ok := ctx.Deadline(); ok {

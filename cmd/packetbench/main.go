@@ -154,6 +154,7 @@ func newFlagSet(o *options, out io.Writer) *flag.FlagSet {
 	register(fs, intValue{&c.Window}, "QoS 1 window", "window")
 	fs.BoolVar(&c.Persist, "persist", false, "persistent receivers")
 	fs.BoolVar(&c.UDPGRO, "udp-gro", false, "UDP receivers coalesce the server's GSO runs")
+	fs.BoolVar(&c.Nagle, "nagle", false, "Nagle's algorithm on in the clients' TCP sockets")
 	fs.StringVar(&o.transports, "transport", "tcp", "tcp, udp or tcp,udp")
 	fs.StringVar(&c.Server, "server", "", "a running packetd")
 	fs.IntVar(&c.ServerPID, "server-pid", 0, "its pid")

@@ -78,6 +78,8 @@ func TestBadCommandLines(t *testing.T) {
 		{[]string{"fanout", "--server", "192.0.2.1:7070"}, "not a loopback address"},
 		{[]string{"fanout", "--report", "r.txt"}, "FILE.html"},
 		{[]string{"fanout", "--json", "--csv"}, "cannot both write to standard output"},
+		{[]string{"fanout", "--nagle", "--transport", "udp"}, "--nagle: no TCP"},
+		{[]string{"conns", "--nagle"}, "conns sends no messages"},
 		{[]string{"impair", "--target", "192.0.2.1:7070"}, "not a loopback address"},
 		{[]string{"impair", "--loss", "2"}, "give a percentage"},
 	}

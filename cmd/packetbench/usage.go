@@ -59,6 +59,9 @@ Load:
                        server's GSO runs at once, not one datagram per read
                        (over loopback this also spares the server's sends
                        the kernel's splitting of the runs; off: as devices)
+  --nagle              the clients' TCP sockets keep Nagle's algorithm on
+                       (TCP_NODELAY off, as many embedded stacks): a small
+                       write waits while an earlier one is unacknowledged
 
 Server:
   --server HOST:PORT   a running packetd (TCP and UDP on that port)
