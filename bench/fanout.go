@@ -20,14 +20,22 @@ func (e *env) fanout(ctx context.Context) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	return e.roomTraffic(ctx, pubs, subs)
+}
+
+// roomTraffic runs senders EMITting to the run's room, which receivers
+// joined: every receiver expects every measured message of every sender
+// (fanout and ingest).
+func (e *env) roomTraffic(ctx context.Context, senders, receivers []session) (*Result, error) {
+	c := e.cfg
 	emit := codec.Emit{Rooms: [][]byte{e.room}}
-	t := &traffic{rec: e.newRecorder(c.Publishers, c.Clients)}
-	for i, s := range pubs {
+	t := &traffic{rec: e.newRecorder(len(senders), len(receivers))}
+	for i, s := range senders {
 		sn := newSender(s, t.rec, uint32(i), e.run, c.Size, emit, c.QoS == 1, c.Window)
 		t.senders = append(t.senders, sn)
 		t.add(newReceiver(s, nil, sn, c.Size), nil)
 	}
-	for _, s := range subs {
+	for _, s := range receivers {
 		t.add(newReceiver(s, t.rec.NewLocal(), nil, c.Size), t.senders)
 	}
 	return e.runTraffic(ctx, t)

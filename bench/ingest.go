@@ -1,10 +1,6 @@
 package bench
 
-import (
-	"context"
-
-	"github.com/packetd/packetd/codec"
-)
+import "context"
 
 // ingest: -c devices each EMIT at -r messages/s (default 10) to the run's
 // room, which --sinks subscribers joined: the server's ingest rate, and
@@ -20,15 +16,5 @@ func (e *env) ingest(ctx context.Context) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	emit := codec.Emit{Rooms: [][]byte{e.room}}
-	t := &traffic{rec: e.newRecorder(c.Clients, c.Sinks)}
-	for i, s := range devices {
-		sn := newSender(s, t.rec, uint32(i), e.run, c.Size, emit, c.QoS == 1, c.Window)
-		t.senders = append(t.senders, sn)
-		t.add(newReceiver(s, nil, sn, c.Size), nil)
-	}
-	for _, s := range sinks {
-		t.add(newReceiver(s, t.rec.NewLocal(), nil, c.Size), t.senders)
-	}
-	return e.runTraffic(ctx, t)
+	return e.roomTraffic(ctx, devices, sinks)
 }

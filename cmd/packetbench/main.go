@@ -12,7 +12,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"runtime/pprof"
 	"strings"
 	"syscall"
@@ -21,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/packetd/packetd/bench"
+	"github.com/packetd/packetd/internal/buildinfo"
 )
 
 func main() {
@@ -243,7 +243,7 @@ func runScenario(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	if o.version {
-		fmt.Fprintln(stdout, "packetbench", version())
+		fmt.Fprintln(stdout, "packetbench", buildinfo.Version())
 		return nil
 	}
 	if !o.quiet {
@@ -274,7 +274,7 @@ func runScenario(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if len(results) == 0 {
 		return runErr
 	}
-	doc := bench.NewDocument(version(), append([]string{"packetbench"}, args...), start)
+	doc := bench.NewDocument(buildinfo.Version(), append([]string{"packetbench"}, args...), start)
 	doc.Results = results
 	if err := writeOutputs(o, doc, stdout, stderr); err != nil {
 		return err
@@ -329,24 +329,3 @@ func writeFile(name string, fn func(w io.Writer) error) error {
 
 // isHTML reports whether name is an HTML file's.
 func isHTML(name string) bool { return strings.HasSuffix(strings.ToLower(name), ".html") }
-
-// version is the module version, or "devel" plus the VCS revision.
-func version() string {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "unknown"
-	}
-	v := bi.Main.Version
-	if v == "" || v == "(devel)" {
-		v = "devel"
-	}
-	for _, s := range bi.Settings {
-		switch {
-		case s.Key == "vcs.revision" && len(s.Value) >= 12:
-			v += "+" + s.Value[:12]
-		case s.Key == "vcs.modified" && s.Value == "true":
-			v += "-dirty"
-		}
-	}
-	return v
-}

@@ -13,12 +13,12 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 	"time"
 
 	"github.com/packetd/packetd/codec"
 	"github.com/packetd/packetd/internal/broker"
+	"github.com/packetd/packetd/internal/buildinfo"
 	"github.com/packetd/packetd/internal/server"
 )
 
@@ -77,7 +77,7 @@ func run(args []string, stderr io.Writer) error {
 		return err
 	}
 	if o.version {
-		fmt.Fprintln(os.Stdout, "packetd", version())
+		fmt.Fprintln(os.Stdout, "packetd", buildinfo.Version())
 		return nil
 	}
 	log, err := newLogger(o.logFormat, o.logLevel, stderr)
@@ -85,7 +85,7 @@ func run(args []string, stderr io.Writer) error {
 		return err
 	}
 	o.cfg.Logger = log
-	o.cfg.Broker.Server = serverName(version())
+	o.cfg.Broker.Server = serverName(buildinfo.Version())
 
 	srv, err := server.New(o.cfg)
 	if err != nil {
@@ -98,7 +98,7 @@ func run(args []string, stderr io.Writer) error {
 	if o.cfg.DataDir != "" {
 		store = o.cfg.DataDir
 	}
-	log.Info("packetd started", "version", version(), "protocol", codec.Version, "store", store, "fsync", o.fsync)
+	log.Info("packetd started", "version", buildinfo.Version(), "protocol", codec.Version, "store", store, "fsync", o.fsync)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -133,26 +133,4 @@ func serverName(v string) string {
 		return name
 	}
 	return "packetd"
-}
-
-// version is the module version, or "devel" plus the VCS revision for a
-// build from a source tree.
-func version() string {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "unknown"
-	}
-	v := bi.Main.Version
-	if v == "" || v == "(devel)" {
-		v = "devel"
-	}
-	for _, s := range bi.Settings {
-		switch {
-		case s.Key == "vcs.revision" && len(s.Value) >= 12:
-			v += "+" + s.Value[:12]
-		case s.Key == "vcs.modified" && s.Value == "true":
-			v += "-dirty"
-		}
-	}
-	return v
 }
