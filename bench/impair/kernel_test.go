@@ -447,15 +447,9 @@ func newKernelLoss(t *testing.T, port uint16, loss float64) *KernelLoss {
 }
 
 // kernelListener is a TCP server on host, port 0, that runs handle for
-// each connection. Cleanup closes the listener and every connection, and
-// waits for the handlers.
-type kernelListener struct {
-	ln *net.TCPListener
-	wg sync.WaitGroup
-
-	mu    sync.Mutex // guards the field below
-	conns []*net.TCPConn
-}
+// each connection (a tcpServer: Cleanup closes the listener and every
+// connection, and waits for the handlers).
+type kernelListener struct{ *tcpServer }
 
 func listenKernel(t *testing.T, host string, handle func(c *net.TCPConn)) *kernelListener {
 	t.Helper()
@@ -463,32 +457,8 @@ func listenKernel(t *testing.T, host string, handle func(c *net.TCPConn)) *kerne
 	if err != nil {
 		t.Skipf("no TCP on %s: %v", host, err)
 	}
-	s := &kernelListener{ln: ln}
-	s.wg.Go(func() {
-		for {
-			c, err := ln.AcceptTCP()
-			if err != nil {
-				return
-			}
-			s.mu.Lock()
-			s.conns = append(s.conns, c)
-			s.mu.Unlock()
-			s.wg.Go(func() { handle(c) })
-		}
-	})
-	t.Cleanup(func() {
-		ln.Close()
-		s.mu.Lock()
-		for _, c := range s.conns {
-			c.Close()
-		}
-		s.mu.Unlock()
-		s.wg.Wait()
-	})
-	return s
+	return &kernelListener{serveTCP(t, ln, handle)}
 }
-
-func (s *kernelListener) addr() string { return s.ln.Addr().String() }
 
 // retrans returns the segments the server's sockets have retransmitted.
 func (s *kernelListener) retrans(t *testing.T) uint32 {

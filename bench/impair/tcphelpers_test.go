@@ -27,10 +27,13 @@ func startTCPServer(t *testing.T, handle func(c *net.TCPConn)) *tcpServer {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serveTCP(t, ln, handle)
+}
+
+// serveTCP runs handle for each connection ln accepts, until Cleanup.
+func serveTCP(t *testing.T, ln *net.TCPListener, handle func(c *net.TCPConn)) *tcpServer {
 	s := &tcpServer{ln: ln}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
+	s.wg.Go(func() {
 		for {
 			c, err := ln.AcceptTCP()
 			if err != nil {
@@ -39,10 +42,9 @@ func startTCPServer(t *testing.T, handle func(c *net.TCPConn)) *tcpServer {
 			s.mu.Lock()
 			s.conns = append(s.conns, c)
 			s.mu.Unlock()
-			s.wg.Add(1)
-			go func() { defer s.wg.Done(); handle(c) }()
+			s.wg.Go(func() { handle(c) })
 		}
-	}()
+	})
 	t.Cleanup(func() {
 		ln.Close()
 		s.mu.Lock()
