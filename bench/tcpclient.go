@@ -83,22 +83,33 @@ func (s *tcpSession) handshake(hello *codec.Hello) error {
 
 // await reads until match reports true or an error.
 func (s *tcpSession) await(match func(pkt []byte) (bool, error)) error {
-	var done bool
-	var merr error
+	_, merr, err := readUntil(s.recv, func(pkt []byte) (bool, error) {
+		done, err := match(pkt)
+		if done && err == nil && codec.Type(pkt[1]) == codec.TypeWelcome {
+			err = decodeWelcome(pkt, &s.welcome)
+		}
+		return done, err
+	})
+	if err != nil {
+		return err
+	}
+	return merr
+}
+
+// readUntil calls recv, which hands each packet it reads to its argument,
+// until match reports true or an error (merr), or recv fails (err).
+func readUntil(recv func(fn func(pkt []byte)) error, match func(pkt []byte) (bool, error)) (done bool, merr, err error) {
 	for !done && merr == nil {
-		err := s.recv(func(pkt []byte) {
+		err = recv(func(pkt []byte) {
 			if !done && merr == nil {
 				done, merr = match(pkt)
-				if done && codec.Type(pkt[1]) == codec.TypeWelcome {
-					merr = decodeWelcome(pkt, &s.welcome)
-				}
 			}
 		})
 		if err != nil {
-			return err
+			return done, merr, err
 		}
 	}
-	return merr
+	return done, merr, nil
 }
 
 // parseWelcome handles one packet while waiting for the WELCOME with id:

@@ -139,21 +139,9 @@ func (s *udpSession) exchange(ctx context.Context, dgram []byte, match func(pkt 
 			deadline = dl
 		}
 		_ = s.c.SetReadDeadline(deadline)
-		var done bool
-		var merr error
-		for !done && merr == nil {
-			err := s.recv(func(pkt []byte) {
-				if !done && merr == nil {
-					done, merr = match(pkt)
-				}
-			})
-			if err != nil {
-				var ne net.Error
-				if !errors.As(err, &ne) || !ne.Timeout() {
-					return err
-				}
-				break
-			}
+		done, merr, err := readUntil(s.recv, match)
+		if err != nil && !isTimeout(err) {
+			return err
 		}
 		_ = s.c.SetReadDeadline(time.Time{})
 		if done || merr != nil {
