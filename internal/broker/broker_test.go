@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"testing"
 
 	"github.com/packetd/packetd/codec"
@@ -26,6 +27,8 @@ func (p *fakePeer) Session() *Session                   { return p.s }
 func (p *fakePeer) Reliable() bool                      { return true }
 func (p *fakePeer) Kick(codec.Code)                     {}
 func (p *fakePeer) MaxPacket() int                      { return 1 << 20 }
+func (p *fakePeer) Remote() netip.AddrPort              { return netip.MustParseAddrPort("127.0.0.1:9") }
+func (p *fakePeer) Identity() string                    { return "" }
 func (p *fakePeer) Flush(*deliver.Outbox)               {}
 func (p *fakePeer) Enqueue(_ *deliver.Outbox, f []byte) { p.frames++; p.last = f }
 

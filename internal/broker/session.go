@@ -2,6 +2,7 @@ package broker
 
 import (
 	"encoding/hex"
+	"net/netip"
 	"sync"
 	"time"
 	"unsafe"
@@ -30,6 +31,13 @@ type Peer interface {
 	// MaxPacket is the largest packet the transport can carry to the
 	// client (max_datagram for UDP, max_frame for TCP).
 	MaxPacket() int
+	// Remote returns the client's address (TCP: the connection's peer;
+	// UDP: the session's current path), for limits, logs and the admin
+	// API. It is safe to call from any goroutine.
+	Remote() netip.AddrPort
+	// Identity returns the client identity the transport verified, such
+	// as a TLS client certificate's subject; "" if none.
+	Identity() string
 }
 
 // Session is the transport-independent state of one session. Its methods

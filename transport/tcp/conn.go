@@ -1,6 +1,8 @@
 package tcp
 
 import (
+	"net"
+	"net/netip"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -139,6 +141,17 @@ func (tc *conn) Reliable() bool { return true }
 
 // MaxPacket implements broker.Peer.
 func (tc *conn) MaxPacket() int { return tc.srv.cfg.MaxFrame }
+
+// Remote implements broker.Peer: the connection's peer address.
+func (tc *conn) Remote() netip.AddrPort {
+	if a, ok := tc.c.RemoteAddr().(*net.TCPAddr); ok {
+		return a.AddrPort()
+	}
+	return netip.AddrPort{}
+}
+
+// Identity implements broker.Peer: plain TCP verifies no identity.
+func (tc *conn) Identity() string { return "" }
 
 // Kick implements broker.Peer: on the connection's loop, say BYE (unless
 // code is CodeNormal) and close, lingering for the client to read it.

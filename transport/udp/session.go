@@ -87,6 +87,12 @@ func (ss *session) Reliable() bool { return false }
 // MaxPacket implements broker.Peer.
 func (ss *session) MaxPacket() int { return ss.srv.cfg.MaxDatagram }
 
+// Remote implements broker.Peer: the session's current address.
+func (ss *session) Remote() netip.AddrPort { return ss.path.Load().ap }
+
+// Identity implements broker.Peer: UDP verifies no identity.
+func (ss *session) Identity() string { return "" }
+
 // Kick implements broker.Peer: a BYE with code (unless CodeNormal), sent
 // straight from the calling goroutine, and the entry is forgotten; the
 // broker session lives on with its new peer.
