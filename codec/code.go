@@ -40,6 +40,7 @@ const (
 	CodeHandshakeTimeout Code = 304 // no HELLO in time
 	CodeUnknownSession   Code = 305 // UDP session id unknown or expired: send HELLO again
 	CodeTakenOver        Code = 306 // another connection took the session over (same client id)
+	CodeDisconnected     Code = 307 // an operator ended the session (packetd's admin API)
 )
 
 var codeText = map[Code]string{
@@ -65,6 +66,7 @@ var codeText = map[Code]string{
 	CodeHandshakeTimeout:   "handshake timeout",
 	CodeUnknownSession:     "unknown session",
 	CodeTakenOver:          "session taken over",
+	CodeDisconnected:       "disconnected by operator",
 }
 
 // Fatal reports whether an ERROR or BYE with this code ends the session.

@@ -38,6 +38,7 @@ var codeTable = []struct {
 	{codec.CodeHandshakeTimeout, 304, true, "handshake timeout"},
 	{codec.CodeUnknownSession, 305, true, "unknown session"},
 	{codec.CodeTakenOver, 306, true, "session taken over"},
+	{codec.CodeDisconnected, 307, true, "disconnected by operator"},
 }
 
 func TestCodes(t *testing.T) {
@@ -59,7 +60,7 @@ func TestCodes(t *testing.T) {
 			}
 		})
 	}
-	for _, c := range []codec.Code{1, 99, 107, 199, 207, 299, 307, 65535} {
+	for _, c := range []codec.Code{1, 99, 107, 199, 207, 299, 308, 65535} {
 		if c.Known() {
 			t.Errorf("Code(%d).Known() = true, want false", c)
 		}
