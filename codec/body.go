@@ -18,7 +18,7 @@ type Body interface {
 }
 
 // Hello is the body of HELLO: keys "keepalive", "client_id", "clean",
-// "expiry", "inflight", "pad".
+// "expiry", "inflight", "user", "pass", "token", "pad".
 type Hello struct {
 	// KeepAlive is the interval, in seconds, at which the client promises
 	// to send something (a PING if nothing else). 0 asks for the server's
@@ -40,6 +40,13 @@ type Hello struct {
 	// Inflight is how many QoS 1 MESSAGEs the client accepts unacknowledged
 	// at once; 0 asks for the server's default.
 	Inflight uint32
+	// User and Pass are credentials for a credentials file: a user name
+	// (1 to MaxUser bytes of UTF-8) and its password (at most MaxPass
+	// bytes; sent as str, accepted as str or bin).
+	User, Pass []byte
+	// Token is a signed token (a JWT in its compact form, at most
+	// MaxAuthToken bytes) that names the client and its rooms.
+	Token []byte
 	// Pad is the size of a zero-filled bin sent under "pad" to bring a UDP
 	// HELLO up to MinHelloDatagram bytes. Its content is ignored.
 	Pad int
@@ -47,6 +54,15 @@ type Hello struct {
 
 // MaxClientID is the longest client id, in bytes.
 const MaxClientID = 128
+
+// Limits of HELLO's credentials, in bytes. A TCP HELLO must also fit the
+// server's frame limit before HELLO (1024 bytes by default), a UDP one its
+// datagram limit.
+const (
+	MaxUser      = 128
+	MaxPass      = 255
+	MaxAuthToken = 4096
+)
 
 func (v *Hello) fields() (n, fields int) {
 	add := func(present bool, size int) {
@@ -60,6 +76,9 @@ func (v *Hello) fields() (n, fields int) {
 	add(v.Persist, keySize("clean")+1)
 	add(v.Expiry != 0, keySize("expiry")+uintSize(uint64(v.Expiry)))
 	add(v.Inflight != 0, keySize("inflight")+uintSize(uint64(v.Inflight)))
+	add(len(v.User) > 0, keySize("user")+strSize(len(v.User)))
+	add(len(v.Pass) > 0, keySize("pass")+strSize(len(v.Pass)))
+	add(len(v.Token) > 0, keySize("token")+strSize(len(v.Token)))
 	add(v.Pad > 0, keySize("pad")+binSize(v.Pad))
 	return n, fields
 }
@@ -93,13 +112,24 @@ func (v *Hello) Append(b []byte) []byte {
 	if v.Inflight != 0 {
 		b = appendUint(appendKey(b, "inflight"), uint64(v.Inflight))
 	}
+	if len(v.User) > 0 {
+		b = appendStr(appendKey(b, "user"), v.User)
+	}
+	if len(v.Pass) > 0 {
+		b = appendStr(appendKey(b, "pass"), v.Pass)
+	}
+	if len(v.Token) > 0 {
+		b = appendStr(appendKey(b, "token"), v.Token)
+	}
 	if v.Pad > 0 {
 		b = appendZeroBin(appendKey(b, "pad"), v.Pad)
 	}
 	return b
 }
 
-func (v *Hello) reset() { *v = Hello{ClientID: v.ClientID[:0]} }
+func (v *Hello) reset() {
+	*v = Hello{ClientID: v.ClientID[:0], User: v.User[:0], Pass: v.Pass[:0], Token: v.Token[:0]}
+}
 
 func (v *Hello) decodeField(d *Decoder, key []byte) (err error) {
 	var u uint64
@@ -122,6 +152,21 @@ func (v *Hello) decodeField(d *Decoder, key []byte) (err error) {
 	case "inflight":
 		u, err = d.uint(math.MaxUint32)
 		v.Inflight = uint32(u)
+	case "user":
+		v.User, err = d.str()
+		if err == nil && len(v.User) > MaxUser {
+			err = ErrTooLong
+		}
+	case "pass":
+		v.Pass, err = d.strOrBin()
+		if err == nil && len(v.Pass) > MaxPass {
+			err = ErrTooLong
+		}
+	case "token":
+		v.Token, err = d.str()
+		if err == nil && len(v.Token) > MaxAuthToken {
+			err = ErrTooLong
+		}
 	case "pad":
 		var pad []byte
 		pad, err = d.bin()

@@ -31,6 +31,7 @@ const (
 	CodeQoSUnsupported Code = 204 // QoS level this server does not provide
 	CodeTooLarge       Code = 205 // the MESSAGE an EMIT would make exceeds max_frame
 	CodeInvalidEmit    Code = 206 // UDP: a QoS 1 EMIT's body is invalid; its number is used up
+	CodeForbidden      Code = 207 // the session may not JOIN or EMIT to a room (ACL); msg names it
 
 	// Server conditions: the session ends.
 	CodeServerFull       Code = 300 // session limit reached
@@ -41,6 +42,8 @@ const (
 	CodeUnknownSession   Code = 305 // UDP session id unknown or expired: send HELLO again
 	CodeTakenOver        Code = 306 // another connection took the session over (same client id)
 	CodeDisconnected     Code = 307 // an operator ended the session (packetd's admin API)
+	CodeNotAuthorized    Code = 308 // HELLO's credentials were refused, or required and missing
+	CodeTooManyAttempts  Code = 309 // too many HELLOs, or failed authentications, from the address
 )
 
 var codeText = map[Code]string{
@@ -59,6 +62,7 @@ var codeText = map[Code]string{
 	CodeQoSUnsupported:     "QoS level not supported",
 	CodeTooLarge:           "message too large",
 	CodeInvalidEmit:        "invalid EMIT body",
+	CodeForbidden:          "permission denied",
 	CodeServerFull:         "server full",
 	CodeShuttingDown:       "server shutting down",
 	CodeIdleTimeout:        "idle timeout",
@@ -67,6 +71,8 @@ var codeText = map[Code]string{
 	CodeUnknownSession:     "unknown session",
 	CodeTakenOver:          "session taken over",
 	CodeDisconnected:       "disconnected by operator",
+	CodeNotAuthorized:      "not authorized",
+	CodeTooManyAttempts:    "too many attempts",
 }
 
 // Fatal reports whether an ERROR or BYE with this code ends the session.

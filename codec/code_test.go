@@ -31,6 +31,7 @@ var codeTable = []struct {
 	{codec.CodeQoSUnsupported, 204, false, "QoS level not supported"},
 	{codec.CodeTooLarge, 205, false, "message too large"},
 	{codec.CodeInvalidEmit, 206, false, "invalid EMIT body"},
+	{codec.CodeForbidden, 207, false, "permission denied"},
 	{codec.CodeServerFull, 300, true, "server full"},
 	{codec.CodeShuttingDown, 301, true, "server shutting down"},
 	{codec.CodeIdleTimeout, 302, true, "idle timeout"},
@@ -39,6 +40,8 @@ var codeTable = []struct {
 	{codec.CodeUnknownSession, 305, true, "unknown session"},
 	{codec.CodeTakenOver, 306, true, "session taken over"},
 	{codec.CodeDisconnected, 307, true, "disconnected by operator"},
+	{codec.CodeNotAuthorized, 308, true, "not authorized"},
+	{codec.CodeTooManyAttempts, 309, true, "too many attempts"},
 }
 
 func TestCodes(t *testing.T) {
@@ -60,7 +63,7 @@ func TestCodes(t *testing.T) {
 			}
 		})
 	}
-	for _, c := range []codec.Code{1, 99, 107, 199, 207, 299, 308, 65535} {
+	for _, c := range []codec.Code{1, 99, 107, 199, 208, 299, 310, 65535} {
 		if c.Known() {
 			t.Errorf("Code(%d).Known() = true, want false", c)
 		}

@@ -82,6 +82,7 @@ func canonical(v codec.Body) codec.Body {
 	switch v := v.(type) {
 	case *codec.Hello:
 		c := *v
+		c.ClientID, c.User, c.Pass, c.Token = nilIfEmpty(c.ClientID), nilIfEmpty(c.User), nilIfEmpty(c.Pass), nilIfEmpty(c.Token)
 		if c.Pad < 0 {
 			c.Pad = 0
 		}

@@ -137,6 +137,18 @@ func (d *Decoder) bin() ([]byte, error) {
 	return d.take(n)
 }
 
+// strOrBin decodes a msgpack str or bin, aliasing the body.
+func (d *Decoder) strOrBin() ([]byte, error) {
+	c, err := d.peek()
+	if err != nil {
+		return nil, err
+	}
+	if isStr(c) {
+		return d.str()
+	}
+	return d.bin()
+}
+
 // strList decodes an array of str into l[:0].
 func (d *Decoder) strList(l [][]byte) ([][]byte, error) {
 	l = l[:0]

@@ -3,6 +3,7 @@ package codec_test
 import (
 	"bytes"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -69,6 +70,15 @@ func TestDecodeErrors(t *testing.T) {
 		{"keepalive uint64 in range", codec.TypeHello, cat(raw(0x81), mp("keepalive"), raw(0xcf, 0, 0, 0, 0, 0, 0, 0, 30)), nil, ""},
 		{"keepalive positive int16", codec.TypeHello, cat(raw(0x81), mp("keepalive"), raw(0xd1, 0, 30)), nil, ""},
 		{"pad str", codec.TypeHello, cat(raw(0x81), mp("pad"), mp("    ")), codec.ErrFieldType, "pad"},
+		{"user bin", codec.TypeHello, cat(raw(0x81), mp("user"), mp([]byte("u"))), codec.ErrFieldType, "user"},
+		{"user too long", codec.TypeHello, cat(raw(0x81), mp("user"), mp(strings.Repeat("u", codec.MaxUser+1))), codec.ErrTooLong, "user"},
+		{"user at limit", codec.TypeHello, cat(raw(0x81), mp("user"), mp(strings.Repeat("u", codec.MaxUser))), nil, ""},
+		{"pass str", codec.TypeHello, cat(raw(0x81), mp("pass"), mp("p")), nil, ""},
+		{"pass bin", codec.TypeHello, cat(raw(0x81), mp("pass"), mp([]byte("p"))), nil, ""},
+		{"pass uint", codec.TypeHello, cat(raw(0x81), mp("pass"), raw(0x01)), codec.ErrFieldType, "pass"},
+		{"pass too long", codec.TypeHello, cat(raw(0x81), mp("pass"), mp(strings.Repeat("p", codec.MaxPass+1))), codec.ErrTooLong, "pass"},
+		{"token bin", codec.TypeHello, cat(raw(0x81), mp("token"), mp([]byte("a.b.c"))), codec.ErrFieldType, "token"},
+		{"token too long", codec.TypeHello, cat(raw(0x81), mp("token"), mp(strings.Repeat("t", codec.MaxAuthToken+1))), codec.ErrTooLong, "token"},
 		{"sid bin", codec.TypeWelcome, cat(raw(0x81), mp("sid"), mp([]byte(sidA))), codec.ErrFieldType, "sid"},
 		{"max_frame str", codec.TypeWelcome, cat(raw(0x82), mp("sid"), mp(sidA), mp("max_frame"), mp("1")), codec.ErrFieldType, "max_frame"},
 		{"rooms str", codec.TypeJoin, cat(raw(0x81), mp("rooms"), mp("lobby")), codec.ErrFieldType, "rooms"},

@@ -157,6 +157,13 @@ var vectorValues = map[string]vectorValue{
 	"tcp-bye":     frame(byeEmpty()),
 	"tcp-message": frame(message()),
 
+	"hello-user": packet(codec.Header{Type: codec.TypeHello, ID: 1},
+		&codec.Hello{KeepAlive: 30, User: []byte("sensor-7"), Pass: []byte("s3cret")},
+		map[string]any{"keepalive": 30, "user": "sensor-7", "pass": "s3cret"}),
+	"hello-token": packet(codec.Header{Type: codec.TypeHello, ID: 1},
+		&codec.Hello{KeepAlive: 30, Token: []byte("eyJhbGciOiJIUzI1NiJ9.e30.x")},
+		map[string]any{"keepalive": 30, "token": "eyJhbGciOiJIUzI1NiJ9.e30.x"}),
+
 	"udp-hello": datagram(0)(helloB()),
 	"udp-join":  datagram(sidBPrefix)(joinLobby(1)),
 }
