@@ -25,7 +25,7 @@ func preflight(ctx context.Context, c *Config) error {
 	}
 	if c.Impair.Loss > 0 && slices.Contains(c.Transports, "tcp") {
 		if err := impair.KernelLossAvailable(); err != nil {
-			return configError("--loss over TCP drops packets in the kernel with an nftables rule, which this process cannot install (%v): run packetbench as root or with CAP_NET_ADMIN, or measure loss over --transport udp", err)
+			return configError("--loss over TCP drops packets in the kernel: %v", err)
 		}
 	}
 	if c.Server != "" && !c.AllowRemote {

@@ -349,13 +349,24 @@ func (r *Recorder) Finish(end time.Time) []IntervalStats {
 	for ; b <= n; b += r.interval {
 		out = append(out, r.closeIntervalLocked(b))
 	}
-	if n-(b-r.interval) >= r.interval/10 {
+	// The last piece is an interval of its own if it spans a tenth of
+	// one, holds deliveries, or must take the losses only the end
+	// reveals and no interval closes here to take them.
+	lost, _ := r.lostLocked()
+	unreconciled := lost
+	for _, iv := range r.intervals {
+		unreconciled -= iv.Lost
+	}
+	for _, a := range r.open {
+		unreconciled -= a.lost
+	}
+	last := b - r.interval
+	if n > last && (n-last >= r.interval/10 || r.holdsLocked(r.next) || len(out) == 0 && unreconciled != 0) {
 		out = append(out, r.closeIntervalLocked(n))
 	}
 	r.end = n
 	r.finished = true
 	if k := len(r.intervals); k > 0 {
-		lost, _ := r.lostLocked()
 		var sum int64
 		for _, iv := range r.intervals {
 			sum += iv.Lost
@@ -366,6 +377,16 @@ func (r *Recorder) Finish(end time.Time) []IntervalStats {
 		}
 	}
 	return out
+}
+
+// holdsLocked reports whether open interval idx has deliveries or losses.
+func (r *Recorder) holdsLocked(idx int64) bool {
+	for _, a := range r.open {
+		if a.idx == idx {
+			return a.packets > 0 || a.lost != 0
+		}
+	}
+	return false
 }
 
 // lostLocked returns the run's lost deliveries and the deliveries

@@ -504,3 +504,25 @@ func BenchmarkRecorderResult(b *testing.B) {
 		_ = r.Result()
 	}
 }
+
+// TestFinishShortTail: deliveries after the last boundary land in an
+// interval however short the tail is, so that the intervals add up.
+func TestFinishShortTail(t *testing.T) {
+	t.Parallel()
+	r := NewRecorder(RecorderConfig{Start: measStart})
+	l := r.NewLocal()
+	t0 := measStart.UnixNano()
+	for i := range 10 {
+		l.Observe(Payload{Seq: uint64(i + 1), Sent: t0}, t0+int64(500*time.Millisecond), 1)
+	}
+	l.Observe(Payload{Seq: 11, Sent: t0}, t0+int64(time.Second+5*time.Millisecond), 1)
+	r.Finish(measStart.Add(time.Second + 10*time.Millisecond)) // a 10 ms tail
+	res := r.Result()
+	var recv int64
+	for _, iv := range res.Intervals {
+		recv += iv.ReceivedPackets
+	}
+	if recv != res.Received.Packets || len(res.Intervals) != 2 || res.Intervals[1].End != 1.01 {
+		t.Errorf("intervals %+v receive %d, want 2 intervals, the last ending at 1.01 s, and %d", res.Intervals, recv, res.Received.Packets)
+	}
+}

@@ -318,10 +318,14 @@ func (c *Client) request(ctx context.Context, t codec.Type, rooms []string) erro
 			if err := c.sendOn(cn, h, body); err != nil && !c.opts.Reconnect {
 				return err
 			}
-			wait *= 2
+			wait = min(2*wait, max(maxRetryWait, c.opts.RetryTimeout))
 		}
 	}
 }
+
+// maxRetryWait caps the doubled wait between retransmissions (RFC 6298
+// allows a cap of at least 60 s), as the server does.
+const maxRetryWait = 60 * time.Second
 
 // trackRooms records a JOIN or LEAVE the server acknowledged.
 func (c *Client) trackRooms(t codec.Type, rooms []string) {

@@ -131,7 +131,7 @@ func newKernelLoss(tcp *impair.TCP, loss float64) (*impair.KernelLoss, error) {
 	}
 	k, err := impair.NewKernelLoss(uint16(tcp.Addr().Port), loss)
 	if err != nil {
-		return nil, fmt.Errorf("impair: --loss over TCP drops packets in the kernel with an nftables rule: %w; run as root or with CAP_NET_ADMIN, or --transport udp", err)
+		return nil, fmt.Errorf("--loss over TCP: %w", err)
 	}
 	return k, nil
 }

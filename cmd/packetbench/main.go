@@ -77,7 +77,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case len(args) > 0 && args[0] == "impair":
 		err = runImpair(ctx, args[1:], stdout, stderr)
 	case len(args) > 0 && args[0] == "report":
-		err = runReport(fixOptional(args[1:], nil), stdout)
+		err = runReport(fixOptional(args[1:], nil), stdout, stderr)
 	case len(args) > 0 && args[0] == "help":
 		err = help(args[1:], stdout)
 	default:

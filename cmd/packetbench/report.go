@@ -12,10 +12,11 @@ import (
 )
 
 // runReport is `packetbench report FILE.json`: a saved --json document
-// rendered again, as the text table (stdout) and, if asked, as the files a
+// rendered again, as the text table (stdout, or stderr when the CSV goes
+// to stdout) and, if asked, as the files a
 // run writes (--csv, --report) and the HTML report's two plots as SVG
 // files of their own.
-func runReport(args []string, stdout io.Writer) error {
+func runReport(args []string, stdout, stderr io.Writer) error {
 	var o options
 	var svgLatency, svgThroughput string
 	fs := flag.NewFlagSet("packetbench report", flag.ContinueOnError)
@@ -51,7 +52,7 @@ func runReport(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := writeOutputs(&o, doc, stdout, stdout); err != nil {
+	if err := writeOutputs(&o, doc, stdout, stderr); err != nil {
 		return err
 	}
 	for _, f := range []struct {

@@ -337,7 +337,19 @@ func (s *Session) transmitLocked(o *deliver.Outbox, p Peer, f *flight, now time.
 	f.tries++
 	f.sends++
 	f.sent = now
-	f.deadline = now.Add(s.qs.out.rto(&s.b.cfg) << (f.tries - 1))
+	f.deadline = now.Add(backoff(s.qs.out.rto(&s.b.cfg), f.tries))
+}
+
+// MaxBackoff caps the doubled retransmission timeout: RFC 6298 (2.5)
+// allows a cap of at least 60 s. Without one, -max-retries 20 would wait
+// days for the last retry, and past 35 the doubling overflows.
+const MaxBackoff = 60 * time.Second
+
+// backoff returns the timeout before try tries+1: rto doubled for each
+// try after the first, at most MaxBackoff (or rto, if larger).
+func backoff(rto time.Duration, tries int) time.Duration {
+	d := rto << min(tries-1, 16)
+	return min(d, max(MaxBackoff, rto))
 }
 
 // ack handles the client's ACK of sequence number seq and refills the
