@@ -334,6 +334,7 @@ func (s *Session) transmitLocked(o *deliver.Outbox, p Peer, f *flight, now time.
 	}
 	codec.Header{Type: codec.TypeMessage, Flags: flags, ID: f.seq}.Append(hdr[:codec.LenPrefixLen])
 	p.Enqueue(o, o.Join(hdr[:], f.q.body))
+	o.Traffic.Out(byte(codec.TypeMessage), 1, codec.HeaderLen+len(f.q.body))
 	f.tries++
 	f.sends++
 	f.sent = now
@@ -366,7 +367,9 @@ func (s *Session) ack(w *Worker, p Peer, seq uint32) {
 		return // a duplicate ACK, or one for a message sent before a restart
 	}
 	if f.sends == 1 {
-		out.sample(time.Since(f.sent))
+		rtt := time.Since(f.sent)
+		out.sample(rtt)
+		s.b.stats.AckLatency.Observe(rtt)
 	}
 	q, copied := f.q, f.void
 	out.settle(f)

@@ -275,6 +275,7 @@ func (b *Broker) publish(w *Worker, p Peer, s *Session, id uint32, qos1 bool) {
 	} else {
 		frame := w.Out.Frame(codec.Header{Type: codec.TypeMessage, ID: uint32(b.nextSeq())}, &w.msg)
 		n = b.adapter.Broadcast(frame, opts)
+		w.Out.Traffic.Out(byte(codec.TypeMessage), n, n*(len(frame)-codec.LenPrefixLen))
 	}
 	clear(w.except) // do not keep the input buffer reachable
 	b.stats.Emits.Add(1)

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/packetd/packetd/codec"
 	"github.com/packetd/packetd/internal/store"
 )
 
@@ -126,7 +127,11 @@ func (b *Broker) commit(w *Worker) {
 		w.acks = w.acks[:0]
 	}
 	b.stats.StoreBatches.Add(1)
-	b.store.Commit(&w.batch, func(err error) { b.committed(acks, err) })
+	start := time.Now()
+	b.store.Commit(&w.batch, func(err error) {
+		b.stats.StoreCommit.Observe(time.Since(start))
+		b.committed(acks, err)
+	})
 	b.commitMu.Unlock()
 	w.batch.Reset()
 }
@@ -170,6 +175,7 @@ func (b *Broker) committed(acks []pendingAck, err error) {
 		s.mu.Unlock()
 		if p != nil {
 			b.hub.DeliverOne(w.Out, w.Out.Frame(ackHeader(a.id), nil), p)
+			w.Out.Traffic.Out(byte(codec.TypeAck), 1, codec.HeaderLen)
 		}
 	}
 	w.Out.Flush()

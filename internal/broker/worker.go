@@ -55,7 +55,9 @@ func (w *Worker) Decode(p codec.Packet, v codec.Body) error {
 
 // Reply encodes a packet into the Outbox and queues it for r alone.
 func (w *Worker) Reply(r deliver.Recipient, h codec.Header, body codec.Body) {
-	r.Enqueue(w.Out, w.Out.Frame(h, body))
+	frame := w.Out.Frame(h, body)
+	w.Out.Traffic.Out(byte(h.Type), 1, len(frame)-codec.LenPrefixLen)
+	r.Enqueue(w.Out, frame)
 }
 
 // Error queues ERROR {code, msg} for r, answering the request with id (0

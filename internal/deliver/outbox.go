@@ -49,6 +49,9 @@ type Outbox struct {
 	// connection copies many small pending frames into it to make one
 	// write). Its contents do not survive the call that filled it.
 	Scratch []byte
+	// Traffic counts the packets this Outbox's goroutine receives and
+	// queues, by type (never nil).
+	Traffic *stats.Traffic
 }
 
 // NoGroup is the group of an Outbox that runs on no TCP event loop.
@@ -57,7 +60,10 @@ const NoGroup = -1
 // NewOutbox returns an Outbox for a goroutine serving the given group
 // (NoGroup for a UDP event loop or a timer). st counts its datagram sends.
 func NewOutbox(group int, st *stats.Stats) *Outbox {
-	o := &Outbox{group: group, arena: make([]byte, 0, 64<<10)}
+	o := &Outbox{group: group, arena: make([]byte, 0, 64<<10), Traffic: new(stats.Traffic)}
+	if st != nil {
+		o.Traffic = st.NewTraffic()
+	}
 	o.dg.stats = st
 	return o
 }

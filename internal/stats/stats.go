@@ -6,6 +6,7 @@ package stats
 
 import (
 	"reflect"
+	"sync"
 	"sync/atomic"
 )
 
@@ -57,6 +58,17 @@ type Stats struct {
 	SessionsExpired  atomic.Uint64 // persistent sessions ended by their expiry
 	StoreBatches     atomic.Uint64 // batches handed to the store
 	StoreErrors      atomic.Uint64 // batches the store failed to write
+
+	// Operations.
+	AdminDisconnects atomic.Uint64 // sessions ended through the admin API (BYE 307)
+
+	// Latencies (internal/metrics exports them as histograms).
+	AckLatency       Histogram // a QoS 1 MESSAGE sent once until its ACK (retransmitted ones are ambiguous: Karn)
+	StoreCommit      Histogram // a pass's writes handed to the store until durable: what a QoS 1 ACK waits for
+	StoreTransaction Histogram // one store write transaction, fsync included (bbolt)
+
+	trafficMu sync.Mutex // guards traffic
+	traffic   []*Traffic // by goroutine; see NewTraffic
 }
 
 // Snapshot returns every counter by field name.

@@ -1,6 +1,9 @@
 package store
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // group is a copy of the batches committed since the last transaction:
 // their changes back to back, and where each batch ends.
@@ -134,7 +137,11 @@ func (s *Bolt) write(g *group) {
 		}
 		var err error
 		if ops := g.ops[first:g.batches[end-1].ops]; len(ops) > 0 {
-			if err = s.apply(g.buf, ops); err != nil {
+			began := time.Now()
+			if err = s.apply(g.buf, ops); err == nil && s.cfg.Observe != nil {
+				s.cfg.Observe(time.Since(began))
+			}
+			if err != nil {
 				err = fmt.Errorf("store: commit: %w", err)
 				s.cfg.Logger.Error("store: commit failed", "batches", end-start, "bytes", size, "err", err)
 			}

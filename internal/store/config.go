@@ -47,6 +47,11 @@ type Config struct {
 
 	// Logger receives commit failures. Nil means none.
 	Logger *slog.Logger
+
+	// Observe, if set, is called after each write transaction that
+	// succeeded with how long it took, fsync included: for a latency
+	// histogram. It runs on the writer goroutine and must be quick.
+	Observe func(time.Duration)
 }
 
 // withDefaults validates c and returns it with defaults filled in.

@@ -86,6 +86,7 @@ func (tc *conn) handle(pkt []byte) {
 		return
 	}
 	w := tc.loop.w
+	w.Out.Traffic.In(byte(p.Type), len(pkt))
 	if tc.sess == nil {
 		if p.Type != codec.TypeHello {
 			tc.protocolError(codec.CodeUnexpectedPacket)

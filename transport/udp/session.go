@@ -143,6 +143,7 @@ func (s *Server) receive(l *loop, ap netip.AddrPort, buf []byte) {
 		s.log.Debug("udp: malformed datagram", "from", ap, "err", err)
 		return
 	}
+	l.w.Out.Traffic.In(byte(p.Type), codec.HeaderLen+len(p.Body))
 	if sid == 0 {
 		if p.Type != codec.TypeHello {
 			s.stats.DatagramMalformed.Add(1)
