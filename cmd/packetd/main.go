@@ -19,11 +19,12 @@ import (
 	"github.com/packetd/packetd/codec"
 	"github.com/packetd/packetd/internal/broker"
 	"github.com/packetd/packetd/internal/buildinfo"
+	"github.com/packetd/packetd/internal/config"
 	"github.com/packetd/packetd/internal/server"
 )
 
 func main() {
-	if err := run(os.Args[1:], os.Stderr); err != nil {
+	if err := run(os.Args[1:], os.Environ(), os.Stderr); err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, "packetd:", err)
 			os.Exit(1)
@@ -40,9 +41,15 @@ type options struct {
 	logLevel        slog.Level
 	shutdownTimeout time.Duration
 	version         bool
+	printConfig     bool
+	fs              *flag.FlagSet  // every setting
+	loaded          *config.Loaded // where each came from
 }
 
-func parse(args []string, out io.Writer) (*options, error) {
+// notSettings are the flags a config file and the environment cannot set.
+var notSettings = []string{"version", "print-config"}
+
+func parse(args, environ []string, out io.Writer) (*options, error) {
 	o := &options{}
 	fs := flag.NewFlagSet("packetd", flag.ContinueOnError)
 	fs.SetOutput(out)
@@ -51,13 +58,13 @@ func parse(args []string, out io.Writer) (*options, error) {
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 10*time.Second, "time allowed for BYE and closing on SIGINT/SIGTERM")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
-	if err := fs.Parse(args); err != nil {
+	fs.String(config.FileFlag, "", "read settings from this YAML file (docs/CONFIG.md); also "+config.EnvFile)
+	fs.BoolVar(&o.printConfig, "print-config", false, "print the effective settings, with where each came from, and exit")
+	ld, err := config.Load(fs, args, config.Options{Environ: environ, Skip: notSettings})
+	if err != nil {
 		return nil, err
 	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	var err error
+	o.fs, o.loaded = fs, ld
 	if o.cfg, err = flags.Config(); err != nil {
 		return nil, err
 	}
@@ -71,14 +78,17 @@ func parse(args []string, out io.Writer) (*options, error) {
 	return o, nil
 }
 
-func run(args []string, stderr io.Writer) error {
-	o, err := parse(args, stderr)
+func run(args, environ []string, stderr io.Writer) error {
+	o, err := parse(args, environ, stderr)
 	if err != nil {
 		return err
 	}
 	if o.version {
 		fmt.Fprintln(os.Stdout, "packetd", buildinfo.Version())
 		return nil
+	}
+	if o.printConfig {
+		return config.Print(os.Stdout, o.fs, o.loaded, notSettings...)
 	}
 	log, err := newLogger(o.logFormat, o.logLevel, stderr)
 	if err != nil {

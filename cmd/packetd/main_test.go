@@ -27,7 +27,7 @@ func TestFlagsDocumented(t *testing.T) {
 		t.Fatal(err)
 	}
 	var help bytes.Buffer
-	if _, err := parse([]string{"-h"}, &help); err == nil {
+	if _, err := parse([]string{"-h"}, nil, &help); err == nil {
 		t.Fatal("-h did not stop parsing")
 	}
 	flagLine := regexp.MustCompile(`(?m)^  -([a-z-]+)`)
@@ -43,7 +43,7 @@ func TestFlagsDocumented(t *testing.T) {
 }
 
 func TestParseDisables(t *testing.T) {
-	o, err := parse([]string{"-tcp", "off", "-handshake-timeout", "3s"}, io.Discard)
+	o, err := parse([]string{"-tcp", "off", "-handshake-timeout", "3s"}, nil, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +53,7 @@ func TestParseDisables(t *testing.T) {
 	if o.cfg.UDP.HandshakeTimeout != 3*time.Second {
 		t.Errorf("UDP handshake timeout = %v, want 3s", o.cfg.UDP.HandshakeTimeout)
 	}
-	if _, err := parse([]string{"stray"}, io.Discard); err == nil {
+	if _, err := parse([]string{"stray"}, nil, io.Discard); err == nil {
 		t.Error("a positional argument was accepted")
 	}
 }
@@ -64,10 +64,7 @@ func TestSignalShutdown(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	bin := filepath.Join(t.TempDir(), "packetd")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildPacketd(t)
 	cmd := exec.Command(bin, "-tcp", "127.0.0.1:0", "-udp", "127.0.0.1:0", "-log-format", "json", "-data-dir", t.TempDir())
 	addrs := startLogged(t, cmd)
 
@@ -152,10 +149,7 @@ func TestDescriptorExhaustion(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	bin := filepath.Join(t.TempDir(), "packetd")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildPacketd(t)
 	cmd := exec.Command("bash", "-c", "ulimit -n 64 && exec "+bin+
 		" -tcp 127.0.0.1:0 -udp off -max-conns 1000 -log-format json -memory")
 	addr := startLogged(t, cmd)["tcp"]
@@ -189,4 +183,18 @@ func TestDescriptorExhaustion(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Errorf("packetd exited with %v, want 0", err)
 	}
+}
+
+// buildPacketd builds this command into a temporary directory (skipped
+// with -short).
+func buildPacketd(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := filepath.Join(t.TempDir(), "packetd")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	return bin
 }
