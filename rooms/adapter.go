@@ -68,7 +68,8 @@ var _ Adapter = (*Local)(nil)
 // no two shards of one kind are ever held together, and no lock is held
 // while calling the Sink.
 type Local struct {
-	maxRooms int
+	maxRooms   int
+	maxMembers int // per room; 0: no limit
 	sink     Sink
 	seed     maphash.Seed
 	events   subscribers
@@ -86,7 +87,8 @@ func NewLocal(cfg Config) (*Local, error) {
 		return nil, err
 	}
 	l := &Local{
-		maxRooms: cfg.MaxRoomsPerMember,
+		maxRooms:   cfg.MaxRoomsPerMember,
+		maxMembers: cfg.MaxMembersPerRoom,
 		sink:     cfg.Sink,
 		seed:     maphash.MakeSeed(),
 	}
@@ -149,6 +151,16 @@ func (l *Local) Join(id string, rooms ...[]byte) error {
 			return ErrTooManyRooms
 		}
 		fresh = append(fresh, i)
+	}
+	if l.maxMembers > 0 {
+		// Checked before any is joined, so that a full room leaves the
+		// member as it was. Joins racing for a room's last places may
+		// take it a few members past the limit: each checks alone.
+		for _, i := range fresh {
+			if l.roomSize(string(rooms[i])) >= l.maxMembers {
+				return ErrRoomFull
+			}
+		}
 	}
 	for _, i := range fresh {
 		st.rooms = append(st.rooms, l.joinRoom(string(rooms[i]), st.id, st.m))

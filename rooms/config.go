@@ -12,6 +12,12 @@ type Config struct {
 	// own room. Zero means 256; negative is an error.
 	MaxRoomsPerMember int
 
+	// MaxMembersPerRoom is how many members a room may hold; a Join that
+	// would go beyond it fails with ErrRoomFull. Zero means no limit;
+	// negative is an error. A member's own room is not limited (only its
+	// member is in it, and Rebind's).
+	MaxMembersPerRoom int
+
 	// Sink delivers broadcasts. Required.
 	Sink Sink
 }
@@ -26,6 +32,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxRoomsPerMember < 0 {
 		return c, fmt.Errorf("%w: MaxRoomsPerMember is %d, want >= 0", ErrInvalidConfig, c.MaxRoomsPerMember)
+	}
+	if c.MaxMembersPerRoom < 0 {
+		return c, fmt.Errorf("%w: MaxMembersPerRoom is %d, want >= 0", ErrInvalidConfig, c.MaxMembersPerRoom)
 	}
 	if c.MaxRoomsPerMember == 0 {
 		c.MaxRoomsPerMember = defaultMaxRoomsPerMember

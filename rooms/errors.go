@@ -18,6 +18,10 @@ var (
 	// besides its own. Nothing is joined.
 	ErrTooManyRooms = errors.New("rooms: too many rooms for member")
 
+	// ErrRoomFull is returned by Join when a room to join holds
+	// Config.MaxMembersPerRoom members already. Nothing is joined.
+	ErrRoomFull = errors.New("rooms: room full")
+
 	// ErrOwnRoom is returned by Leave when asked to leave the member's own
 	// room (the room named by its id). Nothing is left. Only Remove leaves it.
 	ErrOwnRoom = errors.New("rooms: cannot leave own room")

@@ -150,6 +150,19 @@ func (l *Local) joinRoom(name string, id string, m Member) string {
 	return r.name
 }
 
+// roomSize returns how many members the room named name holds (0 if
+// there is no such room; a member's own room, stored only once another
+// member joins it, is not counted while its member is alone).
+func (l *Local) roomSize(name string) int {
+	sh := l.roomShard(name)
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	if r := sh.rooms[name]; r != nil {
+		return r.members.len()
+	}
+	return 0
+}
+
 // leaveRoom takes the member id out of the room named name, deleting the
 // room if it becomes empty. It emits leave-room and delete-room under the
 // shard's lock. The caller holds the member's lock.
