@@ -70,12 +70,12 @@ var _ Adapter = (*Local)(nil)
 type Local struct {
 	maxRooms   int
 	maxMembers int // per room; 0: no limit
-	sink     Sink
-	seed     maphash.Seed
-	events   subscribers
-	scratch  sync.Pool // of *scratch, for broadcasts that filter or merge
-	rooms    [numShards]roomShard
-	members  [numShards]memberShard
+	sink       Sink
+	seed       maphash.Seed
+	events     subscribers
+	scratch    sync.Pool // of *scratch, for broadcasts that filter or merge
+	rooms      [numShards]roomShard
+	members    [numShards]memberShard
 }
 
 // NewLocal returns an empty in-memory adapter configured by cfg. It returns
@@ -89,8 +89,8 @@ func NewLocal(cfg Config) (*Local, error) {
 	l := &Local{
 		maxRooms:   cfg.MaxRoomsPerMember,
 		maxMembers: cfg.MaxMembersPerRoom,
-		sink:     cfg.Sink,
-		seed:     maphash.MakeSeed(),
+		sink:       cfg.Sink,
+		seed:       maphash.MakeSeed(),
 	}
 	l.scratch.New = func() any { return new(scratch) }
 	for i := range l.rooms {

@@ -44,4 +44,3 @@ func TestMaxMembersPerRoom(t *testing.T) {
 		t.Errorf("negative MaxMembersPerRoom: got %v", err)
 	}
 }
-
