@@ -146,7 +146,8 @@ type Client struct {
 	wg     sync.WaitGroup
 }
 
-// Dial connects to a server at "tcp://host:port" or "udp://host:port" and
+// Dial connects to a server at "tcp://host:port", "udp://host:port" or
+// "tls://host:port" (TCP in TLS: Options.TLSConfig) and
 // opens a session (or resumes one: Options.ClientID and Persist). ctx
 // bounds the connection and the handshake only.
 func Dial(ctx context.Context, rawURL string, opts *Options) (*Client, error) {
@@ -154,8 +155,8 @@ func Dial(ctx context.Context, rawURL string, opts *Options) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("client: %w", err)
 	}
-	if u.Scheme != "tcp" && u.Scheme != "udp" {
-		return nil, fmt.Errorf("client: scheme %q is neither tcp nor udp", u.Scheme)
+	if u.Scheme != "tcp" && u.Scheme != "udp" && u.Scheme != "tls" {
+		return nil, fmt.Errorf("client: scheme %q is not tcp, udp or tls", u.Scheme)
 	}
 	o, err := opts.withDefaults()
 	if err != nil {

@@ -50,10 +50,10 @@ func (c *Client) dial(ctx context.Context) (*conn, *codec.Welcome, error) {
 		t   transport
 		err error
 	)
-	if c.scheme == "tcp" {
-		t, err = dialTCP(ctx, c.addr, c.opts)
-	} else {
+	if c.scheme == "udp" {
 		t, err = dialUDP(ctx, c.addr, c.opts)
+	} else {
+		t, err = dialTCP(ctx, c.addr, c.opts, c.scheme == "tls")
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("client: %w", err)

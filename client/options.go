@@ -1,6 +1,7 @@
 package client
 
 import (
+	"crypto/tls"
 	"fmt"
 	"time"
 	"unicode/utf8"
@@ -45,6 +46,11 @@ type Options struct {
 	// QoS 0 EMIT, or a rejected QoS 1 EMIT sent with Emit rather than
 	// EmitWait. It runs on the reader goroutine and must not block.
 	OnError func(*ServerError)
+	// TLSConfig configures tls:// connections. nil verifies the server's
+	// certificate against the system's roots for the URL's host name; set
+	// RootCAs for a private CA, and Certificates to present a client
+	// certificate (mTLS).
+	TLSConfig *tls.Config
 
 	// ClientID names the session so that it outlives one connection: a
 	// HELLO with the same id takes the session over from any other

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -51,11 +52,26 @@ type tcpTransport struct {
 	done chan struct{}
 }
 
-func dialTCP(ctx context.Context, addr string, o Options) (*tcpTransport, error) {
+func dialTCP(ctx context.Context, addr string, o Options, useTLS bool) (*tcpTransport, error) {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
+	}
+	if useTLS {
+		cfg := o.TLSConfig.Clone()
+		if cfg == nil {
+			cfg = &tls.Config{}
+		}
+		if cfg.ServerName == "" {
+			cfg.ServerName, _, _ = net.SplitHostPort(addr)
+		}
+		tc := tls.Client(conn, cfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			_ = conn.Close()
+			return nil, err
+		}
+		conn = tc
 	}
 	limit := o.MaxFrame
 	if limit == 0 {

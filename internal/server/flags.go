@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -36,6 +37,10 @@ func AddFlags(fs *flag.FlagSet, d FlagDefaults) *Flags {
 	c := &f.cfg
 	fs.StringVar(&c.TCP.Addr, "tcp", d.TCPAddr, "TCP listen address (host:port); \"off\" disables TCP")
 	fs.StringVar(&c.UDP.Addr, "udp", d.UDPAddr, "UDP listen address (host:port); \"off\" disables UDP")
+	fs.StringVar(&c.TLS.Addr, "tls-addr", "", "TLS listen address (host:port), served by the TCP transport; empty serves no TLS")
+	fs.StringVar(&c.TLS.CertFile, "tls-cert", "", "TLS certificate chain (PEM, leaf first); reloaded on SIGHUP")
+	fs.StringVar(&c.TLS.KeyFile, "tls-key", "", "TLS private key (PEM); reloaded on SIGHUP")
+	fs.StringVar(&c.TLS.ClientCAFile, "tls-client-ca", "", "CA bundle (PEM) of client certificates: require one (mTLS); its subject CN (else first URI, DNS SAN) is the client's identity; reloaded on SIGHUP")
 	fs.IntVar(&c.TCP.Loops, "tcp-loops", 1, "TCP event loops")
 	fs.IntVar(&c.UDP.Loops, "udp-loops", 1, "UDP event loops (one socket each, SO_REUSEPORT)")
 	fs.IntVar(&c.TCP.MaxFrame, "max-frame", codec.DefaultMaxFrame, "largest TCP packet in bytes")
@@ -80,6 +85,15 @@ func (f *Flags) Config() (Config, error) {
 	c.DisableTCP = c.TCP.Addr == "off"
 	c.DisableUDP = c.UDP.Addr == "off"
 	c.NoSync = !f.fsync
+	if c.TLS.Addr == "off" {
+		c.TLS.Addr = ""
+	}
+	switch {
+	case c.TLS.Addr != "" && (c.TLS.CertFile == "" || c.TLS.KeyFile == ""):
+		return c, errors.New("-tls-addr: needs -tls-cert and -tls-key")
+	case c.TLS.Addr == "" && (c.TLS.CertFile != "" || c.TLS.KeyFile != "" || c.TLS.ClientCAFile != ""):
+		return c, errors.New("-tls-cert, -tls-key, -tls-client-ca: need -tls-addr")
+	}
 	var err error
 	if c.Broker.Overflow, err = broker.ParseOverflow(f.overflow); err != nil {
 		return c, fmt.Errorf("-overflow: %w", err)

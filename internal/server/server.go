@@ -18,6 +18,7 @@ import (
 	"github.com/packetd/packetd/internal/store"
 	"github.com/packetd/packetd/rooms"
 	"github.com/packetd/packetd/transport/tcp"
+	"github.com/packetd/packetd/transport/tlsterm"
 	"github.com/packetd/packetd/transport/udp"
 )
 
@@ -29,6 +30,10 @@ type Config struct {
 	Broker     broker.Config
 	DisableTCP bool
 	DisableUDP bool
+	// TLS serves TLS on TLS.Addr into the TCP transport's sessions; an
+	// empty Addr (the default) serves none. With DisableTCP the TCP
+	// transport serves TLS connections only.
+	TLS tlsterm.Config
 	// MaxInbox bounds the bytes waiting for one TCP event loop from the
 	// others; default 64 MiB.
 	MaxInbox int
@@ -53,6 +58,7 @@ type Server struct {
 	log *slog.Logger
 	tcp *tcp.Server
 	udp *udp.Server
+	tls *tlsterm.Server
 }
 
 // New builds a server from cfg without starting it.
@@ -63,7 +69,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxInbox == 0 {
 		cfg.MaxInbox = 64 << 20
 	}
-	if cfg.DisableTCP && cfg.DisableUDP {
+	if cfg.DisableTCP && cfg.DisableUDP && cfg.TLS.Addr == "" {
 		return nil, errors.New("server: both transports disabled")
 	}
 	s := &Server{Stats: new(stats.Stats), log: cfg.Logger}
@@ -93,10 +99,25 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.Adapter = s.Broker.Adapter()
 	bc = s.Broker.Config()
-	if !cfg.DisableTCP {
+	if !cfg.DisableTCP || cfg.TLS.Addr != "" {
 		tc := cfg.TCP
 		tc.MaxFrame, tc.Logger = bc.MaxFrame, cfg.Logger
+		tc.NoListener = cfg.DisableTCP
 		if s.tcp, err = tcp.New(tc, s.Broker, hub, s.Stats); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.TLS.Addr != "" {
+		lc := cfg.TLS
+		lc.Logger = cfg.Logger
+		if lc.HandshakeTimeout == 0 {
+			lc.HandshakeTimeout = cfg.TCP.HandshakeTimeout
+		}
+		if lc.CloseGrace == 0 {
+			lc.CloseGrace = cfg.TCP.CloseGrace
+		}
+		if s.tls, err = tlsterm.New(lc, s.tcp, s.Stats); err != nil {
+			_ = s.Broker.Close()
 			return nil, err
 		}
 	}
@@ -118,7 +139,9 @@ func (s *Server) Start() error {
 			_ = s.Broker.Close()
 			return err
 		}
-		s.log.Info("listening", "transport", "tcp", "addr", s.tcp.Addr().String())
+		if a := s.tcp.Addr(); a != nil {
+			s.log.Info("listening", "transport", "tcp", "addr", a.String())
+		}
 	}
 	if s.udp != nil {
 		if err := s.udp.Start(); err != nil {
@@ -130,7 +153,37 @@ func (s *Server) Start() error {
 		}
 		s.log.Info("listening", "transport", "udp", "addr", s.udp.Addr().String())
 	}
+	if s.tls != nil {
+		if err := s.tls.Start(); err != nil {
+			if s.udp != nil {
+				_ = s.udp.Shutdown(context.Background())
+			}
+			_ = s.tcp.Shutdown(context.Background())
+			_ = s.Broker.Close()
+			return err
+		}
+		s.log.Info("listening", "transport", "tls", "addr", s.tls.Addr().String())
+	}
 	return nil
+}
+
+// TLSAddr returns the TLS listener's address, nil if TLS is off.
+func (s *Server) TLSAddr() net.Addr {
+	if s.tls == nil {
+		return nil
+	}
+	return s.tls.Addr()
+}
+
+// ReloadTLS reads the TLS certificate, key and client CA files again
+// (SIGHUP): new connections use them, established ones carry on. If one
+// is invalid the current ones stay and the error says why. Without TLS it
+// does nothing.
+func (s *Server) ReloadTLS() error {
+	if s.tls == nil {
+		return nil
+	}
+	return s.tls.Reload()
 }
 
 // TCPAddr returns the TCP listener's address, nil if TCP is disabled.
@@ -153,8 +206,14 @@ func (s *Server) UDPAddr() net.Addr {
 // the store after its last commit.
 func (s *Server) Shutdown(ctx context.Context) error {
 	var errs []error
+	if s.tls != nil {
+		s.tls.Close() // no new TLS connections; the TCP transport says BYE to the others
+	}
 	if s.tcp != nil {
 		errs = append(errs, s.tcp.Shutdown(ctx))
+	}
+	if s.tls != nil {
+		errs = append(errs, s.tls.Wait(ctx))
 	}
 	if s.udp != nil {
 		errs = append(errs, s.udp.Shutdown(ctx))

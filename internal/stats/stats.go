@@ -21,6 +21,10 @@ type Stats struct {
 	IdleTimeouts      atomic.Uint64 // sessions ended for silence (1.5 keepalives)
 	ProtocolErrors    atomic.Uint64 // TCP connections closed for malformed or unexpected input
 	AcceptErrors      atomic.Uint64 // failed accepts (EMFILE and the like), each followed by a pause
+	TLSConns          atomic.Int64  // TLS connections handed to the TCP transport and open now (also in TCPConns)
+	TLSHandshakeFails atomic.Uint64 // TLS handshakes failed: not TLS, no common version or cipher, a protocol error
+	TLSBadClientCerts atomic.Uint64 // TLS handshakes failed for the client certificate (mTLS): missing, unknown CA, expired
+	TLSHandshakeSlow  atomic.Uint64 // TLS connections closed for not finishing the handshake within -handshake-timeout
 
 	// Input.
 	FramesIn          atomic.Uint64 // TCP packets received

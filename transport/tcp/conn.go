@@ -143,16 +143,27 @@ func (tc *conn) Reliable() bool { return true }
 // MaxPacket implements broker.Peer.
 func (tc *conn) MaxPacket() int { return tc.srv.cfg.MaxFrame }
 
-// Remote implements broker.Peer: the connection's peer address.
+// Remote implements broker.Peer: the connection's peer address, or for a
+// connection opened with Pipe the address it was given.
 func (tc *conn) Remote() netip.AddrPort {
 	if a, ok := tc.c.RemoteAddr().(*net.TCPAddr); ok {
-		return a.AddrPort()
+		ap := a.AddrPort() // IPv4 as ::ffff:a.b.c.d: unmapped, as UDP's
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
+	if p := tc.piped(); p != nil {
+		return p.remote
 	}
 	return netip.AddrPort{}
 }
 
-// Identity implements broker.Peer: plain TCP verifies no identity.
-func (tc *conn) Identity() string { return "" }
+// Identity implements broker.Peer: plain TCP verifies no identity; a
+// connection opened with Pipe has the identity it was given.
+func (tc *conn) Identity() string {
+	if p := tc.piped(); p != nil {
+		return p.identity
+	}
+	return ""
+}
 
 // Kick implements broker.Peer: on the connection's loop, say BYE (unless
 // code is CodeNormal) and close, lingering for the client to read it.

@@ -31,6 +31,7 @@ import (
 // Config configures the TCP transport. Zero values mean the defaults given.
 type Config struct {
 	Addr             string        // host:port to listen on; default ":7070"
+	NoListener       bool          // listen nowhere: serve only connections opened with Pipe (TLS only)
 	Loops            int           // event loops; default 1 (see docs/PERFORMANCE.md)
 	MaxFrame         int           // largest packet after HELLO; default codec.DefaultMaxFrame
 	MaxHelloFrame    int           // largest packet before HELLO; default 1024
@@ -91,8 +92,10 @@ type Server struct {
 	ln       net.Listener
 	cli      *gnet.Client
 	eng      gnet.Engine
-	conns    atomic.Int64  // connections enrolled and not yet closed
+	conns    atomic.Int64  // connections enrolled and not yet closed, and slots reserved for Pipe
 	accepted chan struct{} // closed when the accept loop has exited
+	stopping atomic.Bool   // Shutdown has begun: Pipe refuses
+	piped    sync.Map      // *conn -> *pipePeer: connections opened with Pipe
 
 	mu    sync.Mutex // guards loops
 	loops map[gnet.EventLoop]*loop
@@ -120,11 +123,14 @@ func New(cfg Config, b *broker.Broker, hub *deliver.Hub, st *stats.Stats) (*Serv
 
 // Start listens and serves in the background.
 func (s *Server) Start() error {
-	lc := net.ListenConfig{KeepAliveConfig: net.KeepAliveConfig{
-		Enable: true, Idle: time.Minute, Interval: 15 * time.Second, Count: 4}}
-	ln, err := lc.Listen(context.Background(), "tcp", s.cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("tcp: %w", err)
+	var ln net.Listener
+	if !s.cfg.NoListener {
+		lc := net.ListenConfig{KeepAliveConfig: net.KeepAliveConfig{
+			Enable: true, Idle: time.Minute, Interval: 15 * time.Second, Count: 4}}
+		var err error
+		if ln, err = lc.Listen(context.Background(), "tcp", s.cfg.Addr); err != nil {
+			return fmt.Errorf("tcp: %w", err)
+		}
 	}
 	cli, err := gnet.NewClient(s,
 		gnet.WithNumEventLoop(s.cfg.Loops),
@@ -135,10 +141,16 @@ func (s *Server) Start() error {
 		err = cli.Start()
 	}
 	if err != nil {
-		ln.Close()
+		if ln != nil {
+			ln.Close()
+		}
 		return fmt.Errorf("tcp: starting event loops: %w", err)
 	}
 	s.ln, s.cli = ln, cli
+	if ln == nil {
+		close(s.accepted)
+		return nil
+	}
 	go s.acceptLoop()
 	return nil
 }
@@ -169,13 +181,12 @@ func (s *Server) acceptLoop() {
 			failed("accept", err)
 			continue
 		}
-		if s.conns.Load() >= int64(s.cfg.MaxConns) {
+		if !s.Reserve() {
 			s.refuse(nc)
 			continue
 		}
-		s.conns.Add(1)
 		if _, err := s.cli.EnrollContext(nc, nil); err != nil { // closes nc either way
-			s.conns.Add(-1)
+			s.Release()
 			failed("handing a connection to an event loop", err)
 			continue
 		}
@@ -204,8 +215,14 @@ func fdBudget() int {
 	return max(int(rl.Cur)-256, 16)
 }
 
-// Addr returns the address the server listens on (valid after Start).
-func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+// Addr returns the address the server listens on (valid after Start), nil
+// with NoListener.
+func (s *Server) Addr() net.Addr {
+	if s.ln == nil {
+		return nil
+	}
+	return s.ln.Addr()
+}
 
 // OnBoot implements gnet.EventHandler.
 func (s *Server) OnBoot(eng gnet.Engine) gnet.Action {
@@ -233,6 +250,9 @@ func (s *Server) loopOf(c gnet.Conn) *loop {
 func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	l := s.loopOf(c)
 	tc := &conn{srv: s, c: c, loop: l, deadline: time.Now().Add(s.cfg.HandshakeTimeout).UnixNano()}
+	if p, ok := c.Context().(*pipePeer); ok {
+		s.piped.Store(tc, p)
+	}
 	c.SetContext(tc)
 	l.conns[tc] = struct{}{}
 	s.stats.TCPConns.Add(1)
@@ -252,6 +272,9 @@ func (s *Server) OnClose(c gnet.Conn, err error) gnet.Action {
 	tc.pending = nil
 	s.broker.Detach(tc.loop.w, tc)
 	tc.loop.w.Commit()
+	if _, ok := c.RemoteAddr().(*net.TCPAddr); !ok {
+		s.piped.Delete(tc)
+	}
 	s.stats.TCPConns.Add(-1)
 	return gnet.None
 }
@@ -297,7 +320,10 @@ func (l *loop) sweep() {
 // Shutdown stops accepting, says BYE (code 301) to every connection,
 // closes them and stops the event loops.
 func (s *Server) Shutdown(ctx context.Context) error {
-	_ = s.ln.Close()
+	s.stopping.Store(true)
+	if s.ln != nil {
+		_ = s.ln.Close()
+	}
 	<-s.accepted
 	s.mu.Lock()
 	var wg sync.WaitGroup
