@@ -23,6 +23,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/packetd/packetd/codec"
+	"github.com/packetd/packetd/internal/auth"
 	"github.com/packetd/packetd/internal/deliver"
 	"github.com/packetd/packetd/internal/stats"
 	"github.com/packetd/packetd/internal/store"
@@ -128,11 +129,15 @@ func (b *Broker) newSession(clientID string, persistent bool) *Session {
 // the transport must send before closing.
 func (b *Broker) Open(w *Worker, p Peer, h codec.Header, body []byte) (*Session, codec.Code) {
 	hello := &w.hello
-	if err := w.dec.Decode(codec.TypeHello, body, hello); err != nil || !utf8.Valid(hello.ClientID) {
+	if err := w.dec.Decode(codec.TypeHello, body, hello); err != nil || !utf8.Valid(hello.ClientID) || !utf8.Valid(hello.User) {
 		return nil, codec.CodeInvalidBody
 	}
 	if h.Flags != 0 {
 		return nil, codec.CodeInvalidFlags
+	}
+	grant, code := b.authenticate(p, hello)
+	if code != codec.CodeNormal {
+		return nil, code
 	}
 	cid := string(hello.ClientID)
 	if cid != "" {
@@ -140,8 +145,11 @@ func (b *Broker) Open(w *Worker, p Peer, h codec.Header, body []byte) (*Session,
 		old := b.byClient[cid]
 		b.mu.Unlock()
 		if old != nil {
+			if !b.mayTakeOver(old, grant.Principal, p) {
+				return nil, codec.CodeNotAuthorized
+			}
 			if hello.Persist && old.persistent {
-				if s := b.resume(w, old, p, h, hello); s != nil {
+				if s := b.resume(w, old, p, h, hello, grant); s != nil {
 					return s, codec.CodeNormal
 				}
 			} else {
@@ -155,6 +163,8 @@ func (b *Broker) Open(w *Worker, p Peer, h codec.Header, body []byte) (*Session,
 		return nil, codec.CodeServerFull
 	}
 	s := b.newSession(cid, hello.Persist)
+	s.principal = grant.Principal
+	s.perms.Store(grant.Perms)
 	s.keepAlive = b.keepAlive(hello.KeepAlive)
 	s.window = b.window(hello.Inflight)
 	if s.persistent {
@@ -203,7 +213,7 @@ func (b *Broker) Open(w *Worker, p Peer, h codec.Header, body []byte) (*Session,
 // messages in flight are sent again (DUP) after the WELCOME, and the
 // session's previous connection, if any, gets BYE 306. It returns nil if s
 // ended meanwhile.
-func (b *Broker) resume(w *Worker, s *Session, p Peer, h codec.Header, hello *codec.Hello) *Session {
+func (b *Broker) resume(w *Worker, s *Session, p Peer, h codec.Header, hello *codec.Hello, grant auth.Grant) *Session {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -220,6 +230,7 @@ func (b *Broker) resume(w *Worker, s *Session, p Peer, h codec.Header, hello *co
 	s.keepAlive = b.keepAlive(hello.KeepAlive)
 	s.window = b.window(hello.Inflight)
 	s.expiry = b.expiry(hello.Expiry)
+	s.perms.Store(grant.Perms) // the new credentials' permissions
 	missed := s.qs.out.missed
 	s.qs.out.missed = 0
 	s.dirtyLocked(w)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/packetd/packetd/codec"
+	"github.com/packetd/packetd/internal/auth"
 	"github.com/packetd/packetd/internal/store"
 )
 
@@ -95,6 +96,11 @@ type Config struct {
 	MaxRetries    int           // UDP retransmissions of one message before the client counts as gone; default 4
 	DedupIDs      int           // QoS 1 EMIT ids remembered per session to drop resent copies; default 1024
 	Tick          time.Duration // retransmission and expiry sweep period; default 100 ms
+
+	// Auth checks each HELLO (credentials, per-address limits) and grants
+	// the session its permissions; nil lets every HELLO in, allowed
+	// everything.
+	Auth *auth.Guard
 
 	// Store persists sessions and QoS 1 messages; nil keeps them in
 	// memory only (store.NewMemory).

@@ -79,6 +79,13 @@ func (b *Broker) joinLeave(w *Worker, p Peer, s *Session, pkt codec.Packet) Verd
 			return b.refuse(w, p, pkt.ID, codec.CodeInvalidRoom)
 		}
 	}
+	if perms := s.perms.Load(); perms != nil && pkt.Type == codec.TypeJoin {
+		for _, r := range w.rooms.Rooms {
+			if !perms.CanJoin(r) {
+				return b.forbid(w, p, s, pkt.ID, r, "join")
+			}
+		}
+	}
 	var err error
 	if pkt.Type == codec.TypeJoin {
 		err = b.adapter.Join(s.name, w.rooms.Rooms...)
@@ -254,11 +261,24 @@ func (b *Broker) publish(w *Worker, p Peer, s *Session, id uint32, qos1 bool) {
 		// The server never sends a frame over the max_frame it announced.
 		code = codec.CodeTooLarge
 	}
+	var denied []byte // the first room the session may not emit to
+	if perms := s.perms.Load(); code == codec.CodeNormal && perms != nil {
+		for _, r := range e.Rooms {
+			if !perms.CanEmit(r) {
+				code, denied = codec.CodeForbidden, r
+				break
+			}
+		}
+	}
 	if code != codec.CodeNormal {
 		if qos1 {
 			s.mu.Lock()
 			s.qs.pub.add(id, pubStatus(code), b.cfg.DedupIDs)
 			s.mu.Unlock()
+		}
+		if denied != nil {
+			b.forbid(w, p, s, id, denied, "emit")
+			return
 		}
 		b.refuse(w, p, id, code)
 		return

@@ -4,10 +4,12 @@ import (
 	"encoding/hex"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
 	"github.com/packetd/packetd/codec"
+	"github.com/packetd/packetd/internal/acl"
 	"github.com/packetd/packetd/internal/deliver"
 )
 
@@ -45,11 +47,13 @@ type Peer interface {
 type Session struct {
 	b          *Broker
 	id         uint64
-	name       string   // "$" + 16 hex digits: the id as text, and the own room's name
-	nameArr    [17]byte // the name's bytes, for the wire
-	clientID   string   // "" for an anonymous session
-	persistent bool     // outlives its connection (a client id and clean=false)
-	num        uint32   // a persistent session's number in the store
+	name       string                    // "$" + 16 hex digits: the id as text, and the own room's name
+	nameArr    [17]byte                  // the name's bytes, for the wire
+	clientID   string                    // "" for an anonymous session
+	principal  string                    // who authenticated (auth.Grant); "" for anonymous or restored sessions
+	perms      atomic.Pointer[acl.Perms] // nil: everything allowed; replaced when a HELLO resumes the session
+	persistent bool                      // outlives its connection (a client id and clean=false)
+	num        uint32                    // a persistent session's number in the store
 	offline    *offlineMember
 
 	mu         sync.Mutex // guards the fields below

@@ -20,6 +20,7 @@ type Worker struct {
 	ping   codec.Ping
 	msg    codec.Message
 	except [][]byte
+	denied []byte // the msg of an ERROR 207
 
 	q         *qmsg        // the QoS 1 message being broadcast, for the Sink
 	batch     store.Batch  // this pass's writes

@@ -1,0 +1,51 @@
+package broker
+
+import (
+	"github.com/packetd/packetd/codec"
+	"github.com/packetd/packetd/internal/acl"
+	"github.com/packetd/packetd/internal/auth"
+)
+
+// authenticate checks the HELLO in w.hello, from p, with the configured
+// Guard: without one every HELLO is an anonymous session allowed
+// everything.
+func (b *Broker) authenticate(p Peer, hello *codec.Hello) (auth.Grant, codec.Code) {
+	if b.cfg.Auth == nil {
+		return auth.Grant{Method: "anonymous"}, codec.CodeNormal
+	}
+	req := auth.Request{User: hello.User, Pass: hello.Pass, Token: hello.Token, ClientID: hello.ClientID,
+		Identity: p.Identity(), Remote: p.Remote()}
+	return b.cfg.Auth.Hello(&req)
+}
+
+// mayTakeOver reports whether a HELLO granted principal may resume, take
+// over or discard the session old: a session opened with credentials
+// belongs to its principal. (A session with no principal, anonymous or
+// restored from the store, may be taken by whoever may use its client id:
+// with an authenticator configured, only the principal of that name.)
+func (b *Broker) mayTakeOver(old *Session, principal string, p Peer) bool {
+	if old.principal == "" || old.principal == principal {
+		return true
+	}
+	b.stats.AuthFailures.Add(1)
+	b.log.Warn("authentication failed", "remote", p.Remote(), "client_id", old.clientID,
+		"reason", "the client id's session belongs to another principal")
+	return false
+}
+
+// Principal returns the name the session authenticated as; "" for an
+// anonymous one.
+func (s *Session) Principal() string { return s.principal }
+
+// Perms returns the session's permissions; nil allows everything.
+func (s *Session) Perms() *acl.Perms { return s.perms.Load() }
+
+// forbid refuses the request id of s with ERROR 207 naming room.
+func (b *Broker) forbid(w *Worker, p Peer, s *Session, id uint32, room []byte, op string) Verdict {
+	b.stats.PermissionDenied.Add(1)
+	b.stats.RequestErrors.Add(1)
+	b.log.Debug("permission denied", "session", s.name, "principal", s.principal, "op", op, "room", string(room))
+	w.denied = append(append(w.denied[:0], "permission denied: "...), room...)
+	w.Reply(p, codec.Header{Type: codec.TypeError, ID: id}, &codec.Error{Code: uint16(codec.CodeForbidden), Msg: w.denied})
+	return proceed
+}
