@@ -30,7 +30,7 @@ func TestFlagsDocumented(t *testing.T) {
 	if _, err := parse([]string{"-h"}, nil, &help); err == nil {
 		t.Fatal("-h did not stop parsing")
 	}
-	flagLine := regexp.MustCompile(`(?m)^  -([a-z-]+)`)
+	flagLine := regexp.MustCompile(`(?m)^  -([a-z0-9-]+)`)
 	flags := flagLine.FindAllStringSubmatch(help.String(), -1)
 	if len(flags) < 10 {
 		t.Fatalf("found %d flags in -h output, want many:\n%s", len(flags), help.String())

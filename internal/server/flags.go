@@ -27,6 +27,7 @@ type Flags struct {
 	fsync    bool
 	overflow string
 	logLevel string
+	auth     authFlags
 }
 
 // AddFlags defines packetd's server flags on fs, with packetd's defaults
@@ -73,6 +74,7 @@ func AddFlags(fs *flag.FlagSet, d FlagDefaults) *Flags {
 	fs.DurationVar(&c.Broker.MinRTO, "min-rto", 200*time.Millisecond, "floor on the retransmission timeout measured from round trips")
 	fs.IntVar(&c.Broker.MaxRetries, "max-retries", 4, "UDP retransmissions of a QoS 1 MESSAGE before the client counts as gone")
 	fs.StringVar(&f.logLevel, "log-level", d.LogLevel, "log level: debug, info, warn or error")
+	f.auth.add(fs, &c.Auth)
 	return f
 }
 
@@ -97,6 +99,9 @@ func (f *Flags) Config() (Config, error) {
 	var err error
 	if c.Broker.Overflow, err = broker.ParseOverflow(f.overflow); err != nil {
 		return c, fmt.Errorf("-overflow: %w", err)
+	}
+	if err := f.auth.config(&c.Auth); err != nil {
+		return c, err
 	}
 	return c, nil
 }

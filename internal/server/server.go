@@ -12,6 +12,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/packetd/packetd/internal/auth"
 	"github.com/packetd/packetd/internal/broker"
 	"github.com/packetd/packetd/internal/deliver"
 	"github.com/packetd/packetd/internal/stats"
@@ -47,6 +48,11 @@ type Config struct {
 	// share its fsync (see store.Config.MaxBatchDelay).
 	CommitDelay time.Duration
 	Logger      *slog.Logger
+
+	// Auth configures authentication, permissions and the per-address
+	// HELLO limits (internal/auth). The zero value lets everyone in,
+	// allowed everything, and limits nothing; packetd's flags set limits.
+	Auth auth.Config
 }
 
 // Server is a running packetd.
@@ -55,10 +61,11 @@ type Server struct {
 	Adapter *rooms.Local
 	Broker  *broker.Broker
 
-	log *slog.Logger
-	tcp *tcp.Server
-	udp *udp.Server
-	tls *tlsterm.Server
+	log  *slog.Logger
+	auth *auth.Guard
+	tcp  *tcp.Server
+	udp  *udp.Server
+	tls  *tlsterm.Server
 }
 
 // New builds a server from cfg without starting it.
@@ -76,6 +83,16 @@ func New(cfg Config) (*Server, error) {
 	hub := deliver.NewHub(cfg.MaxInbox, s.Stats)
 	bc := cfg.Broker
 	bc.Logger = cfg.Logger
+	if bc.Auth == nil {
+		ac := cfg.Auth
+		ac.Logger = cfg.Logger
+		guard, err := auth.New(ac, s.Stats)
+		if err != nil {
+			return nil, err
+		}
+		bc.Auth = guard
+	}
+	s.auth = bc.Auth
 	if bc.Store == nil && cfg.DataDir != "" {
 		st, err := store.OpenBolt(store.Config{Dir: cfg.DataDir, NoSync: cfg.NoSync,
 			MaxBatchDelay: cfg.CommitDelay, Logger: cfg.Logger})
@@ -221,3 +238,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	errs = append(errs, s.Broker.Close())
 	return errors.Join(errs...)
 }
+
+// ReloadAuth re-reads the credentials file and the token key files (for
+// SIGHUP). Each keeps its previous contents if the new ones are invalid;
+// the error says which and why. Sessions keep the permissions they were
+// granted; the new files apply from the next HELLO.
+func (s *Server) ReloadAuth() error { return s.auth.Reload() }

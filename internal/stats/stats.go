@@ -63,6 +63,13 @@ type Stats struct {
 	StoreBatches     atomic.Uint64 // batches handed to the store
 	StoreErrors      atomic.Uint64 // batches the store failed to write
 
+	// Authentication and permissions.
+	AuthOK           atomic.Uint64 // HELLOs authenticated with credentials (password, token, certificate)
+	AuthFailures     atomic.Uint64 // HELLOs refused: not authorized (ERROR 308)
+	AuthRateLimited  atomic.Uint64 // HELLOs refused unchecked: too many failed authentications from the address (ERROR 309)
+	HelloRateLimited atomic.Uint64 // HELLOs refused: too many HELLOs from the address (ERROR 309)
+	PermissionDenied atomic.Uint64 // JOINs and EMITs refused by the session's permissions (ERROR 207)
+
 	// Operations.
 	AdminDisconnects atomic.Uint64 // sessions ended through the admin API (BYE 307)
 
