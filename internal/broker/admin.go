@@ -75,17 +75,16 @@ func (b *Broker) session(id string) *Session {
 	return sm.Session()
 }
 
-// ListSessions describes every session, online or offline, sorted by id.
-// Sessions are read one at a time: the list is of no single moment.
-func (b *Broker) ListSessions() []SessionInfo {
-	list := b.allSessions()
-	out := make([]SessionInfo, 0, len(list))
-	for _, s := range list {
-		if info, ok := s.info(); ok {
-			out = append(out, info)
+// SessionIDs returns the ids of every session, online or offline, sorted.
+func (b *Broker) SessionIDs() []string {
+	members := b.adapter.AllMembers()
+	out := make([]string, 0, len(members))
+	for _, m := range members {
+		if _, ok := m.(sessioned); ok {
+			out = append(out, m.ID())
 		}
 	}
-	slices.SortFunc(out, func(a, b SessionInfo) int { return strings.Compare(a.ID, b.ID) })
+	slices.Sort(out)
 	return out
 }
 
@@ -190,7 +189,6 @@ func (b *Broker) Disconnect(id string) bool {
 	b.end(w, s)
 	w.Flush()
 	b.stats.AdminDisconnects.Add(1)
-	b.log.Info("session disconnected by operator", "session", s.name, "client", s.clientID)
 	return true
 }
 

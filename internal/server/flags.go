@@ -74,6 +74,9 @@ func AddFlags(fs *flag.FlagSet, d FlagDefaults) *Flags {
 	fs.DurationVar(&c.Broker.MinRTO, "min-rto", 200*time.Millisecond, "floor on the retransmission timeout measured from round trips")
 	fs.IntVar(&c.Broker.MaxRetries, "max-retries", 4, "UDP retransmissions of a QoS 1 MESSAGE before the client counts as gone")
 	fs.StringVar(&f.logLevel, "log-level", d.LogLevel, "log level: debug, info, warn or error")
+	fs.StringVar(&c.Admin.Addr, "admin-addr", "", "admin HTTP listener (metrics, probes, admin API), host:port on loopback such as 127.0.0.1:7071; empty serves none")
+	fs.BoolVar(&c.Admin.AllowRemote, "admin-allow-remote", false, "let -admin-addr be an address that is not loopback (the admin API has no authentication of its own)")
+	fs.BoolVar(&c.Admin.Pprof, "admin-pprof", false, "serve Go's profiler under /debug/pprof/ on the admin listener")
 	f.auth.add(fs, &c.Auth)
 	return f
 }

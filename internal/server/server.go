@@ -10,8 +10,10 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"sync/atomic"
 	"time"
 
+	"github.com/packetd/packetd/internal/admin"
 	"github.com/packetd/packetd/internal/auth"
 	"github.com/packetd/packetd/internal/broker"
 	"github.com/packetd/packetd/internal/deliver"
@@ -53,6 +55,11 @@ type Config struct {
 	// HELLO limits (internal/auth). The zero value lets everyone in,
 	// allowed everything, and limits nothing; packetd's flags set limits.
 	Auth auth.Config
+
+	// Admin configures the admin HTTP listener (internal/admin: metrics,
+	// probes, the admin API); an empty Admin.Addr, the default, serves
+	// none.
+	Admin admin.Config
 }
 
 // Server is a running packetd.
@@ -60,6 +67,9 @@ type Server struct {
 	Stats   *stats.Stats
 	Adapter *rooms.Local
 	Broker  *broker.Broker
+
+	admin *admin.Server
+	state atomic.Int32 // starting, running or stopping: what /readyz says
 
 	log  *slog.Logger
 	auth *auth.Guard
@@ -95,7 +105,7 @@ func New(cfg Config) (*Server, error) {
 	s.auth = bc.Auth
 	if bc.Store == nil && cfg.DataDir != "" {
 		st, err := store.OpenBolt(store.Config{Dir: cfg.DataDir, NoSync: cfg.NoSync,
-			MaxBatchDelay: cfg.CommitDelay, Logger: cfg.Logger})
+			MaxBatchDelay: cfg.CommitDelay, Logger: cfg.Logger, Observe: s.Stats.StoreTransaction.Observe})
 		if err != nil {
 			return nil, err
 		}
@@ -115,6 +125,14 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.Adapter = s.Broker.Adapter()
+	if cfg.Admin.Enabled() {
+		ac := cfg.Admin
+		ac.Logger = cfg.Logger
+		if s.admin, err = admin.New(ac, s.Broker, s.Stats, s.ready); err != nil {
+			_ = s.Broker.Close()
+			return nil, err
+		}
+	}
 	bc = s.Broker.Config()
 	if !cfg.DisableTCP || cfg.TLS.Addr != "" {
 		tc := cfg.TCP
@@ -150,7 +168,11 @@ func New(cfg Config) (*Server, error) {
 
 // Start binds the listeners and serves in the background. If it fails,
 // everything New started is stopped again.
-func (s *Server) Start() error {
+func (s *Server) Start() (err error) {
+	if err := s.startAdmin(); err != nil {
+		return err
+	}
+	defer s.started(&err)
 	if s.tcp != nil {
 		if err := s.tcp.Start(); err != nil {
 			_ = s.Broker.Close()
@@ -222,6 +244,7 @@ func (s *Server) UDPAddr() net.Addr {
 // Shutdown says BYE to every session, stops both transports, and closes
 // the store after its last commit.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.state.Store(stopping) // /readyz: 503 from now on
 	var errs []error
 	if s.tls != nil {
 		s.tls.Close() // no new TLS connections; the TCP transport says BYE to the others
@@ -236,6 +259,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		errs = append(errs, s.udp.Shutdown(ctx))
 	}
 	errs = append(errs, s.Broker.Close())
+	if s.admin != nil {
+		errs = append(errs, s.admin.Shutdown(ctx))
+	}
 	return errors.Join(errs...)
 }
 
