@@ -120,6 +120,11 @@ var families = []family{
 	counter("qos1_duplicate_emits_total", "QoS 1 EMITs received again (same id) and not broadcast again.", "DupPublishes"),
 	counter("qos1_held_emits_total", "QoS 1 EMITs that arrived before an earlier one and waited for it.", "HeldEmits"),
 	counter("store_batches_total", "Batches of writes handed to the store.", "StoreBatches"),
+	{name: "auth_total", help: "HELLOs checked against the authenticators, by result: ok (authenticated with credentials: password, token or certificate), failed (refused, ERROR 308).",
+		typ: prometheus.CounterValue, label: "result", fields: map[string]string{"ok": "AuthOK", "failed": "AuthFailures"}},
+	{name: "hellos_rate_limited_total", help: "HELLOs refused with ERROR 309, by limit: failed_auth (too many failed authentications from the address; refused unchecked), hello_rate (too many HELLOs from the address).",
+		typ: prometheus.CounterValue, label: "limit", fields: map[string]string{"failed_auth": "AuthRateLimited", "hello_rate": "HelloRateLimited"}},
+	counter("permission_denied_total", "JOINs and EMITs refused by the session's permissions (ERROR 207).", "PermissionDenied"),
 }
 
 // fieldsDone are stats fields exported otherwise (emits, histograms).
