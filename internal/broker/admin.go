@@ -1,6 +1,8 @@
 package broker
 
 import (
+	"context"
+	"log/slog"
 	"net/netip"
 	"slices"
 	"strings"
@@ -194,3 +196,18 @@ func (b *Broker) Disconnect(id string) bool {
 
 // StoreStats returns the store's counters.
 func (b *Broker) StoreStats() store.Stats { return b.store.Stats() }
+
+// debugSession logs msg about s at DEBUG with the session's id, client id
+// and, if p is not nil, its transport and address. It costs nothing when
+// DEBUG is off (sessions open and close at the rate of HELLOs).
+func (b *Broker) debugSession(msg string, s *Session, p Peer) {
+	if !b.log.Enabled(context.Background(), slog.LevelDebug) {
+		return
+	}
+	if p == nil {
+		b.log.Debug(msg, "session", s.name, "client", s.clientID, "persistent", s.persistent)
+		return
+	}
+	b.log.Debug(msg, "session", s.name, "client", s.clientID, "persistent", s.persistent,
+		"transport", transportOf(p), "remote", p.Remote())
+}

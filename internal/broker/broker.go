@@ -180,7 +180,7 @@ func (b *Broker) Open(w *Worker, p Peer, h codec.Header, body []byte) (*Session,
 		}
 		if !errors.Is(err, rooms.ErrDuplicateMember) {
 			b.sessions.Add(-1)
-			b.log.Error("adding session to adapter", "err", err)
+			b.log.Error("adding session to adapter", "session", s.name, "client", cid, "remote", p.Remote(), "err", err)
 			return nil, codec.CodeServerFull
 		}
 	}
@@ -205,6 +205,7 @@ func (b *Broker) Open(w *Worker, p Peer, h codec.Header, body []byte) (*Session,
 		s.mu.Unlock()
 	}
 	b.stats.SessionsOpened.Add(1)
+	b.debugSession("session opened", s, p)
 	b.welcome(w, s, p, h, false, 0)
 	return s, codec.CodeNormal
 }
@@ -244,6 +245,7 @@ func (b *Broker) resume(w *Worker, s *Session, p Peer, h codec.Header, hello *co
 		old.Kick(codec.CodeTakenOver)
 	}
 	b.stats.SessionsResumed.Add(1)
+	b.debugSession("session resumed", s, p)
 	return s
 }
 
@@ -336,10 +338,11 @@ func (b *Broker) Detach(w *Worker, p Peer) {
 	if s.persistent {
 		s.since = time.Now().UnixNano()
 		if err := b.adapter.Rebind(s.offline); err != nil {
-			b.log.Error("taking a session offline", "client", s.clientID, "err", err)
+			b.log.Error("taking a session offline", "session", s.name, "client", s.clientID, "err", err)
 		}
 		s.dirtyLocked(w)
 		s.mu.Unlock()
+		b.debugSession("session offline", s, p)
 		return
 	}
 	s.mu.Unlock()
@@ -385,6 +388,7 @@ func (b *Broker) end(w *Worker, s *Session) {
 		w.batch.DeleteSession(s.clientID)
 	}
 	b.sessions.Add(-1)
+	b.debugSession("session ended", s, nil)
 }
 
 // allocNumLocked returns a store number no live session uses.

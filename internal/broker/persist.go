@@ -212,7 +212,7 @@ func (b *Broker) recover() error {
 			rooms[j] = []byte(room)
 		}
 		if err := b.adapter.Join(s.name, rooms...); err != nil {
-			b.log.Warn("restoring a session's rooms", "client", r.ClientID, "err", err)
+			b.log.Warn("restoring a session's rooms", "session", s.name, "client", r.ClientID, "err", err)
 		}
 		b.byClient[r.ClientID] = s
 		b.byNum[r.Num] = s

@@ -55,7 +55,7 @@ func (b *Broker) retransmit(now time.Time) {
 			s.mu.Unlock()
 			if p != nil {
 				b.stats.DeliveryTimeouts.Add(1)
-				b.log.Debug("QoS 1 message unacknowledged after every retry: client gone", "session", s.name)
+				b.log.Debug("QoS 1 message unacknowledged after every retry: client gone", "session", s.name, "client", s.clientID, "remote", p.Remote())
 				p.Kick(codec.CodeIdleTimeout) // in case it is there but deaf: it learns the connection ended
 				b.Detach(b.timer, p)
 			}

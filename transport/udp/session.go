@@ -173,7 +173,7 @@ func (s *Server) receive(l *loop, ap netip.AddrPort, buf []byte) {
 	case v.Code != codec.CodeNormal:
 		// Over UDP a bad packet costs only itself: drop it and go on.
 		s.stats.DatagramMalformed.Add(1)
-		s.log.Debug("udp: invalid packet", "session", ss.sess.Name(), "type", p.Type, "code", v.Code)
+		s.log.Debug("udp: invalid packet", "session", ss.sess.Name(), "client", ss.sess.ClientID(), "from", ap, "type", p.Type, "code", v.Code)
 	}
 }
 
