@@ -97,7 +97,11 @@ func (j *JWT) load() (*jwtState, error) {
 		if err != nil {
 			return nil, fmt.Errorf("auth: JWT HMAC key: %w", err)
 		}
-		key = bytes.TrimSuffix(bytes.TrimSuffix(key, []byte("\n")), []byte("\r"))
+		if k, ok := bytes.CutSuffix(key, []byte("\r\n")); ok {
+			key = k
+		} else {
+			key = bytes.TrimSuffix(key, []byte("\n"))
+		}
 		if len(key) < minHMACKey {
 			return nil, fmt.Errorf("auth: JWT HMAC key %s: %d bytes, want at least %d", f, len(key), minHMACKey)
 		}
