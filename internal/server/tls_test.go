@@ -28,7 +28,17 @@ type tlsServer struct {
 	*testutil.Server
 	ca                *testutil.CA
 	certFile, keyFile string
+	clientCAFile      string
 	log               *syncBuffer
+}
+
+// caFile returns the -tls-client-ca file.
+func (ts *tlsServer) caFile(t *testing.T) string {
+	t.Helper()
+	if ts.clientCAFile == "" {
+		t.Fatal("no client CA file: mTLS is off")
+	}
+	return ts.clientCAFile
 }
 
 // startTLS starts a server whose TLS listener has a certificate for
@@ -41,7 +51,8 @@ func startTLS(t *testing.T, clientCA *testutil.CA, configure func(*server.Config
 		c.TLS.Addr = "127.0.0.1:0"
 		c.TLS.CertFile, c.TLS.KeyFile = ts.certFile, ts.keyFile
 		if clientCA != nil {
-			c.TLS.ClientCAFile = clientCA.WriteCA(t)
+			ts.clientCAFile = clientCA.WriteCA(t)
+			c.TLS.ClientCAFile = ts.clientCAFile
 		}
 		c.Logger = slog.New(slog.NewTextHandler(io.MultiWriter(ts.log, testLog()), &slog.HandlerOptions{Level: slog.LevelDebug}))
 		if configure != nil {
@@ -435,5 +446,93 @@ func TestTLSOnly(t *testing.T) {
 	testutil.Emit(t, b, client.Emit{Rooms: []string{"r"}, Event: "e"})
 	if m := testutil.Recv(t, a); m.Event != "e" {
 		t.Errorf("got event %q, want e", m.Event)
+	}
+}
+
+// TestTLSClientEndsStream checks that the end of a TLS client's stream
+// (close_notify and FIN, as a client closing its write side) ends its
+// session as a plain TCP FIN does, and that the server then ends its
+// side in order; and that BYE closes as on plain TCP.
+func TestTLSClientEndsStream(t *testing.T) {
+	t.Parallel()
+	ts := startTLS(t, nil, nil)
+	t.Run("close write", func(t *testing.T) {
+		c := ts.dialRaw(t, nil)
+		id := c.hello()
+		if err := c.CloseWrite(); err != nil {
+			t.Fatal(err)
+		}
+		if p, err := c.next(); !errors.Is(err, io.EOF) {
+			t.Errorf("after close_notify: got %v, %v; want io.EOF", testutil.Describe(p), err)
+		}
+		testutil.WaitFor(t, "the session to end", func() bool { _, ok := ts.Broker.LookupSession(id); return !ok })
+	})
+	t.Run("bye", func(t *testing.T) {
+		c := ts.dialRaw(t, nil)
+		id := c.hello()
+		c.send(codec.Header{Type: codec.TypeBye}, &codec.Error{Code: uint16(codec.CodeNormal)})
+		if p, err := c.next(); !errors.Is(err, io.EOF) {
+			t.Errorf("after BYE: got %v, %v; want io.EOF", testutil.Describe(p), err)
+		}
+		testutil.WaitFor(t, "the session to end", func() bool { _, ok := ts.Broker.LookupSession(id); return !ok })
+	})
+	testutil.WaitFor(t, "TLSConns = 0", func() bool { return ts.Stats.TLSConns.Load() == 0 })
+}
+
+// TestTLSMaxConns checks that -max-conns counts TLS and plain TCP
+// connections together: with one slot taken by a TCP client, a TLS
+// client is refused before its handshake and counted; once the slot is
+// free, it is served.
+func TestTLSMaxConns(t *testing.T) {
+	t.Parallel()
+	ts := startTLS(t, nil, func(c *server.Config) { c.TCP.MaxConns = 1 })
+	tcpClient := testutil.Dial(t, ts.TCPURL(), nil)
+	ctx, cancel := context.WithTimeout(context.Background(), testutil.Timeout)
+	defer cancel()
+	if c, err := client.Dial(ctx, ts.TLSURL(), ts.options(nil)); err == nil {
+		_ = c.Close()
+		t.Fatal("TLS Dial over -max-conns succeeded, want it refused")
+	}
+	if got := ts.Stats.SessionsRefused.Load(); got != 1 {
+		t.Errorf("Stats.SessionsRefused: got %d, want 1", got)
+	}
+	_ = tcpClient.Close()
+	testutil.WaitFor(t, "the TCP slot to be free", func() bool { return ts.Stats.TCPConns.Load() == 0 })
+	testutil.Join(t, testutil.Dial(t, ts.TLSURL(), ts.options(nil)), "r")
+}
+
+// TestMTLSResumeAfterCAReload checks that a client CA removed by a reload
+// cannot be used through TLS session resumption (crypto/tls checks a
+// resumed session's chains against the ClientCAs in force, and
+// GetConfigForClient hands it the reloaded ones).
+func TestMTLSResumeAfterCAReload(t *testing.T) {
+	t.Parallel()
+	oldCA := testutil.NewCA(t, "old devices CA")
+	ts := startTLS(t, oldCA, nil)
+	cert := oldCA.Client(t, "device-7", nil)
+	cfg := &tls.Config{RootCAs: ts.ca.Pool(), Certificates: []tls.Certificate{cert},
+		ClientSessionCache: tls.NewLRUClientSessionCache(4)}
+
+	c := ts.dialRaw(t, cfg)
+	c.hello()
+	_ = c.Close()
+	c = ts.dialRaw(t, cfg) // resumed: the same CA, accepted
+	c.hello()
+	if !c.ConnectionState().DidResume {
+		t.Fatal("second connection did not resume; the test needs resumption")
+	}
+	_ = c.Close()
+
+	caFile := ts.caFile(t)
+	if err := os.WriteFile(caFile, testutil.NewCA(t, "new devices CA").PEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := ts.ReloadTLS(); err != nil {
+		t.Fatalf("ReloadTLS: %v", err)
+	}
+	c = ts.dialRaw(t, cfg)
+	c.send(codec.Header{Type: codec.TypeHello, ID: 1}, &codec.Hello{})
+	if p, err := c.next(); err == nil {
+		t.Errorf("resumed with a certificate of a removed CA: got %v, want the handshake refused", testutil.Describe(p))
 	}
 }

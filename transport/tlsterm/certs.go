@@ -3,7 +3,6 @@ package tlsterm
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -68,35 +67,10 @@ func (s *Server) load() (*tls.Config, error) {
 		}
 		cfg.ClientAuth = tls.RequireAndVerifyClientCert
 		cfg.ClientCAs = pool
-		cfg.VerifyConnection = s.verifyResumed
 		attrs = append(attrs, "client_cas", n)
 	}
 	s.log.Info("tls: certificates loaded", attrs...)
 	return cfg, nil
-}
-
-// verifyResumed checks a resumed session's client certificate against the
-// client CAs loaded now: crypto/tls verifies it only in the full
-// handshake, which may have used CAs a reload has since removed.
-func (s *Server) verifyResumed(cs tls.ConnectionState) error {
-	if !cs.DidResume {
-		return nil
-	}
-	if len(cs.PeerCertificates) == 0 {
-		return errors.New("tlsterm: resumed session without a client certificate")
-	}
-	opts := x509.VerifyOptions{
-		Roots:         s.cur.Load().ClientCAs,
-		Intermediates: x509.NewCertPool(),
-		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}
-	for _, c := range cs.PeerCertificates[1:] {
-		opts.Intermediates.AddCert(c)
-	}
-	if _, err := cs.PeerCertificates[0].Verify(opts); err != nil {
-		return &tls.CertificateVerificationError{UnverifiedCertificates: cs.PeerCertificates, Err: err}
-	}
-	return nil
 }
 
 // loadPool reads a PEM bundle of CA certificates.

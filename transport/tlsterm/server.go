@@ -180,10 +180,29 @@ func (s *Server) acceptLoop() {
 	}
 }
 
-// serve owns one connection: the handshake, then the splice.
+// serve owns one connection until its handshake is done, then hands it
+// to two new goroutines that splice it: this one exits with the stack the
+// handshake grew, so an idle TLS session keeps two small ones.
 func (s *Server) serve(c *conn) {
 	defer s.wg.Done()
-	defer s.forget(c)
+	tc, p := s.handshake(c)
+	if p == nil {
+		s.forget(c)
+		return
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer s.forget(c)
+		s.stats.TLSConns.Add(1)
+		s.splice(tc, c.raw.(*net.TCPConn), p)
+		s.stats.TLSConns.Add(-1)
+	}()
+}
+
+// handshake completes the TLS handshake and opens the connection's pipe
+// into the TCP transport; nil if either fails (the connection is closed).
+func (s *Server) handshake(c *conn) (*tls.Conn, *net.UnixConn) {
 	raw := c.raw
 	remote := addrPort(raw.RemoteAddr())
 	tc := tls.Server(raw, s.base)
@@ -192,7 +211,7 @@ func (s *Server) serve(c *conn) {
 		s.tcp.Release()
 		_ = raw.Close()
 		s.handshakeFailed(remote, err)
-		return
+		return nil, nil
 	}
 	_ = raw.SetDeadline(time.Time{})
 	identity := ""
@@ -205,7 +224,7 @@ func (s *Server) serve(c *conn) {
 		s.mu.Unlock()
 		s.tcp.Release()
 		_ = raw.Close()
-		return
+		return nil, nil
 	}
 	c.spliced = true
 	s.piping.Add(1)
@@ -215,11 +234,9 @@ func (s *Server) serve(c *conn) {
 	if err != nil {
 		_ = raw.Close()
 		s.log.Error("tls: handing a connection to the TCP transport failed", "remote", remote, "err", err)
-		return
+		return nil, nil
 	}
-	s.stats.TLSConns.Add(1)
-	s.splice(tc, raw.(*net.TCPConn), p)
-	s.stats.TLSConns.Add(-1)
+	return tc, p
 }
 
 // handshakeFailed counts and logs (at most one line a second) a failed

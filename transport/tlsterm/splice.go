@@ -6,12 +6,24 @@ import (
 	"time"
 )
 
-// Buffer sizes of the two copies. Upstream carries a device's requests,
-// small; downstream carries fan-out, and one TLS record holds up to 16 KiB.
+// Each copy starts with a small buffer and doubles it, up to its limit,
+// whenever a read fills it: an idle device costs little, a busy
+// subscriber reads up to a TLS record's worth (16 KiB) at a time.
+// Upstream carries a device's requests, small.
 const (
+	minBuffer  = 512
 	upBuffer   = 4 << 10
 	downBuffer = 16 << 10
 )
+
+// grow returns a buffer twice as large as buf, up to limit, if n (what
+// the last read returned) filled it.
+func grow(buf []byte, n, limit int) []byte {
+	if n == len(buf) && len(buf) < limit {
+		return make([]byte, min(2*len(buf), limit))
+	}
+	return buf
+}
 
 // splice copies plaintext between the client's TLS connection and the
 // TCP transport's end of the pipe, one goroutine each way, until both
@@ -37,7 +49,7 @@ func (s *Server) splice(tc *tls.Conn, raw *net.TCPConn, p *net.UnixConn) {
 
 // up copies from the client to the transport.
 func (s *Server) up(tc *tls.Conn, p *net.UnixConn) {
-	buf := make([]byte, upBuffer)
+	buf := make([]byte, minBuffer)
 	for {
 		n, err := tc.Read(buf)
 		if n > 0 {
@@ -48,13 +60,14 @@ func (s *Server) up(tc *tls.Conn, p *net.UnixConn) {
 		if err != nil {
 			break
 		}
+		buf = grow(buf, n, upBuffer)
 	}
 	_ = p.CloseWrite()
 }
 
 // down copies from the transport to the client.
 func (s *Server) down(tc *tls.Conn, raw *net.TCPConn, p *net.UnixConn) {
-	buf := make([]byte, downBuffer)
+	buf := make([]byte, minBuffer)
 	for {
 		n, err := p.Read(buf)
 		if n > 0 {
@@ -69,6 +82,7 @@ func (s *Server) down(tc *tls.Conn, raw *net.TCPConn, p *net.UnixConn) {
 		if err != nil {
 			break
 		}
+		buf = grow(buf, n, downBuffer)
 	}
 	// The transport ended the stream: close_notify and FIN, then the
 	// client has CloseGrace to close its side.
@@ -77,4 +91,3 @@ func (s *Server) down(tc *tls.Conn, raw *net.TCPConn, p *net.UnixConn) {
 	_ = raw.CloseWrite()
 	_ = raw.SetReadDeadline(time.Now().Add(s.cfg.CloseGrace))
 }
-
