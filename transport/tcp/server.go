@@ -1,7 +1,9 @@
 // Package tcp is packetd's TCP transport: a gnet/v2 engine that reads
 // length-prefixed frames, hands packets to the broker, and writes what the
 // broker and the Hub queue for its connections, coalesced into one write
-// per connection per event-loop pass.
+// per connection per event-loop pass. Connections terminated elsewhere
+// (TLS, transport/tlsterm) enter the same loops through Pipe, a Unix
+// socket pair, with the address and identity their terminator verified.
 //
 // Concurrency: each connection belongs to one event loop, and everything
 // that touches it (reading, writing, timeouts, closing) runs there. Server
