@@ -69,6 +69,13 @@ type Options struct {
 	// MESSAGEs it sends ahead of the client's ACKs. 0 takes the server's
 	// default (20).
 	Inflight int
+	// User and Password, or Token, are the credentials the HELLO carries
+	// for a server that authenticates its clients (docs/PROTOCOL.md
+	// section 4.1.1): a user of its credentials file, or a JWT. Refused
+	// credentials fail Dial with a *ServerError of code 308; with
+	// credentials, ClientID must be empty or the principal's name.
+	User, Password string
+	Token          string
 	// PublishWindow is how many QoS 1 EMITs may await their ACK at once;
 	// Emit blocks while that many do. Default 100, at most 1024.
 	PublishWindow int
@@ -151,5 +158,8 @@ func (o *Options) hello() codec.Hello {
 		Persist:   o.Persist,
 		Expiry:    uint32(o.Expiry / time.Second),
 		Inflight:  uint32(o.Inflight),
+		User:      []byte(o.User),
+		Pass:      []byte(o.Password),
+		Token:     []byte(o.Token),
 	}
 }

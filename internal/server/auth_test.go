@@ -2,10 +2,12 @@ package server_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -16,6 +18,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/packetd/packetd/client"
 	"github.com/packetd/packetd/codec"
 	"github.com/packetd/packetd/internal/auth"
 	"github.com/packetd/packetd/internal/server"
@@ -408,4 +411,30 @@ func TestAnonymousDefault(t *testing.T) {
 	b.ExpectType(codec.TypeMessage)
 	_, p := helloTCP(t, s, &codec.Hello{User: []byte("u"), Pass: []byte("p")})
 	testutil.CheckError(t, p, codec.TypeError, 0, codec.CodeNotAuthorized) // credentials nobody can check
+}
+
+// TestAuthGoClient: the Go client's credentials options, over both
+// transports; refused credentials fail Dial with ERROR 308, and a denied
+// JOIN fails with 207.
+func TestAuthGoClient(t *testing.T) {
+	t.Parallel()
+	f := startAuth(t, nil)
+	tok := string(f.token(t, jwt.SigningMethodEdDSA, tokenClaims("dev-3", time.Hour)))
+	for _, url := range []string{f.srv.TCPURL(), f.srv.UDPURL()} {
+		c := testutil.Dial(t, url, &client.Options{User: "sensor-7", Password: "s3cret", RetryTimeout: 100 * time.Millisecond})
+		ctx, cancel := context.WithTimeout(context.Background(), testutil.Timeout)
+		if err := c.Join(ctx, "control/sensor-7"); err != nil {
+			t.Errorf("%s: allowed JOIN: %v", url, err)
+		}
+		var se *client.ServerError
+		if err := c.Join(ctx, "control/other"); !errors.As(err, &se) || se.Code != codec.CodeForbidden {
+			t.Errorf("%s: denied JOIN: got %v, want ERROR 207", url, err)
+		}
+		cancel()
+		testutil.Dial(t, url, &client.Options{Token: tok, ClientID: "dev-3", RetryTimeout: 100 * time.Millisecond})
+		_, err := testutil.DialErr(t, url, &client.Options{User: "sensor-7", Password: "nope", RetryTimeout: 100 * time.Millisecond})
+		if !errors.As(err, &se) || se.Code != codec.CodeNotAuthorized {
+			t.Errorf("%s: wrong password: got %v, want ERROR 308", url, err)
+		}
+	}
 }
