@@ -110,9 +110,19 @@ func run(args, environ []string, stderr io.Writer) error {
 	}
 	log.Info("packetd started", "version", buildinfo.Version(), "protocol", codec.Version, "store", store, "fsync", o.fsync)
 
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	<-ctx.Done()
+	for running := true; running; {
+		select {
+		case <-hup:
+			reload(srv, log)
+		case <-ctx.Done():
+			running = false
+		}
+	}
 	stop()
 	log.Info("shutting down: saying BYE to clients", "sessions", srv.Broker.Sessions())
 	sctx, cancel := context.WithTimeout(context.Background(), o.shutdownTimeout)
@@ -122,6 +132,19 @@ func run(args, environ []string, stderr io.Writer) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// reload handles SIGHUP: credentials and token keys, TLS certificates
+// and client CAs are read again; each keeps its current contents if the
+// new ones are invalid (logged). Sessions are not disturbed.
+func reload(srv *server.Server, log *slog.Logger) {
+	log.Info("SIGHUP: reloading")
+	errAuth, errTLS := srv.ReloadAuth(), srv.ReloadTLS()
+	if err := errors.Join(errAuth, errTLS); err != nil {
+		log.Error("SIGHUP: reload incomplete; what failed keeps its previous contents", "err", err)
+		return
+	}
+	log.Info("SIGHUP: reloaded")
 }
 
 func newLogger(format string, level slog.Level, w io.Writer) (*slog.Logger, error) {

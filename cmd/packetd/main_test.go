@@ -112,7 +112,7 @@ func startLogged(t *testing.T, cmd *exec.Cmd) map[string]string {
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	lines := bufio.NewScanner(stderr)
-	addrRE := regexp.MustCompile(`"transport":"(tcp|udp)","addr":"([^"]+)"`)
+	addrRE := regexp.MustCompile(`"transport":"(tcp|udp|tls)","addr":"([^"]+)"`)
 	started := make(chan map[string]string, 1)
 	go func() {
 		addrs := map[string]string{}
