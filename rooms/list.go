@@ -1,6 +1,9 @@
 package rooms
 
-import "slices"
+import (
+	"slices"
+	"strings"
+)
 
 // RoomSize is a room's name and its number of members.
 type RoomSize struct {
@@ -36,15 +39,7 @@ func (l *Local) RoomSizes() []RoomSize {
 		}
 		sh.mu.RUnlock()
 	}
-	slices.SortFunc(out, func(a, b RoomSize) int {
-		switch {
-		case a.Name < b.Name:
-			return -1
-		case a.Name > b.Name:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b RoomSize) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
 

@@ -144,30 +144,19 @@ func (s *Server) listSessions(w http.ResponseWriter, r *http.Request) {
 	} else {
 		ids = s.broker.SessionIDs()
 	}
-	var infos []broker.SessionInfo
 	if client := q.Get("client"); client != "" {
 		// Filtering needs each session's client id: read them all.
-		for _, id := range ids {
-			if info, ok := s.broker.LookupSession(id); ok && info.ClientID == client {
-				infos = append(infos, info)
-			}
-		}
-		ids = ids[:0]
-		for _, info := range infos {
-			ids = append(ids, info.ID)
-		}
+		ids = slices.DeleteFunc(ids, func(id string) bool {
+			info, ok := s.broker.LookupSession(id)
+			return !ok || info.ClientID != client
+		})
 	}
 	start := startAfter(ids, func(id string) string { return id }, after)
 	end := min(start+limit, len(ids))
 	out := sessionsJSON{Sessions: make([]sessionJSON, 0, end-start), Total: len(ids)}
-	for i, id := range ids[start:end] {
-		info, ok := broker.SessionInfo{}, false
-		if infos != nil {
-			info, ok = infos[start+i], true
-		} else {
-			info, ok = s.broker.LookupSession(id)
-		}
-		if ok { // a session that ended since the ids were read is left out
+	for _, id := range ids[start:end] {
+		// A session that ended since the ids were read is left out.
+		if info, ok := s.broker.LookupSession(id); ok {
 			out.Sessions = append(out.Sessions, toJSON(info))
 		}
 	}
