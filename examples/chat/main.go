@@ -21,11 +21,15 @@ func main() {
 	url := flag.String("url", "tcp://127.0.0.1:7070", "server: tcp://host:port or udp://host:port")
 	room := flag.String("room", "lobby", "room to join")
 	name := flag.String("name", "anon", "name shown to others")
+	opts := &client.Options{}
+	flag.StringVar(&opts.User, "user", "", "user name, for a server with a credentials file")
+	flag.StringVar(&opts.Password, "pass", "", "password of -user")
+	flag.StringVar(&opts.Token, "token", "", "a token (JWT), for a server that takes tokens")
 	flag.Parse()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c, err := client.Dial(ctx, *url, nil)
+	c, err := client.Dial(ctx, *url, opts)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "chat:", err)
 		os.Exit(1)
