@@ -160,6 +160,7 @@ func TestAdminAPI(t *testing.T) {
 		}
 		want(t, scrape(t, base), map[string]float64{
 			`packetd_admin_disconnects_total`:        3,
+			`packetd_packets_out_total{type="bye"}`:  2,
 			`packetd_sessions_persistent`:            0,
 			`packetd_packets_in_total{type="hello"}`: 3,
 			`packetd_connections{transport="udp"}`:   0,

@@ -108,6 +108,7 @@ func (ss *session) Kick(code codec.Code) {
 		&codec.Error{Code: uint16(code), Msg: broker.ByeText(code)})
 	if p.spend(len(bye)) {
 		_ = deliver.SendTo(p.fd, &p.sa, bye)
+		ss.srv.timer.Out.Traffic.Out(byte(codec.TypeBye), 1, len(bye)) // atomic: safe from any goroutine
 	}
 }
 
@@ -297,6 +298,7 @@ func (s *Server) statelessError(l *loop, ap netip.AddrPort, n int, id uint32, co
 	}
 	sa := deliver.SockaddrOf(ap, l.v6)
 	l.w.Out.Datagram(l.fd, &sa, pkt)
+	l.w.Out.Traffic.Out(byte(codec.TypeError), 1, len(pkt))
 }
 
 // end removes a session entry and detaches it from its broker session
