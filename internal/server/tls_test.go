@@ -536,3 +536,54 @@ func TestMTLSResumeAfterCAReload(t *testing.T) {
 		t.Errorf("resumed with a certificate of a removed CA: got %v, want the handshake refused", testutil.Describe(p))
 	}
 }
+
+// TestTLSSlowReader checks that a TLS client that stops reading is
+// disconnected once a write to it has blocked for the write timeout, and
+// that the publisher and the other subscribers are not slowed.
+func TestTLSSlowReader(t *testing.T) {
+	t.Parallel()
+	ts := startTLS(t, nil, func(c *server.Config) {
+		c.TLS.WriteTimeout = 300 * time.Millisecond
+		c.TCP.MaxOutbound = 256 << 10
+	})
+	nc, err := net.DialTimeout("tcp", ts.TLSAddr().String(), testutil.Timeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = nc.(*net.TCPConn).SetReadBuffer(4 << 10)
+	tc := tls.Client(nc, &tls.Config{RootCAs: ts.ca.Pool(), ServerName: "127.0.0.1"})
+	t.Cleanup(func() { _ = tc.Close() })
+	stalled := &rawTLS{Conn: tc, t: t, fr: codec.NewFrameReader(tc, 64<<20)}
+	id := stalled.hello()
+	stalled.send(codec.Header{Type: codec.TypeJoin, ID: 2}, testutil.Rooms("flood"))
+	stalled.expect(codec.TypeAck, 2)
+
+	reader := testutil.Dial(t, ts.TLSURL(), ts.options(nil))
+	testutil.Join(t, reader, "flood")
+	pub := testutil.Dial(t, ts.TCPURL(), nil)
+	payload := make([]byte, 1000)
+	done := make(chan struct{})
+	go func() { // the healthy subscriber keeps reading
+		defer close(done)
+		for range reader.Messages() {
+		}
+	}()
+	deadline := time.Now().Add(testutil.Timeout)
+	for {
+		if _, ok := ts.Broker.LookupSession(id); !ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the stalled TLS session is still open after %v of flooding", testutil.Timeout)
+		}
+		for range 200 {
+			testutil.Emit(t, pub, client.Emit{Rooms: []string{"flood"}, Data: payload})
+		}
+		time.Sleep(time.Millisecond)
+	}
+	testutil.WaitFor(t, "TLSConns = 1 (the healthy subscriber)", func() bool { return ts.Stats.TLSConns.Load() == 1 })
+	testutil.Join(t, pub, "after-flood") // a round trip: the publisher is served
+	if _, ok := ts.Broker.LookupSession(reader.SessionID()); !ok {
+		t.Errorf("the healthy TLS subscriber lost its session")
+	}
+}
