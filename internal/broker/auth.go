@@ -49,3 +49,30 @@ func (b *Broker) forbid(w *Worker, p Peer, s *Session, id uint32, room []byte, o
 	w.Reply(p, codec.Header{Type: codec.TypeError, ID: id}, &codec.Error{Code: uint16(codec.CodeForbidden), Msg: w.denied})
 	return proceed
 }
+
+// prune takes the resumed session s out of the rooms its new permissions
+// do not let it join: credentials can change between connections (a new
+// token, a reloaded credentials file), and a session must not keep
+// listening where it may no longer JOIN.
+func (b *Broker) prune(w *Worker, s *Session) {
+	perms := s.perms.Load()
+	if perms == nil {
+		return
+	}
+	var left []string
+	for _, r := range b.adapter.RoomsOf(s.name) {
+		if r != s.name && !perms.CanJoin([]byte(r)) {
+			if err := b.adapter.Leave(s.name, []byte(r)); err == nil {
+				left = append(left, r)
+			}
+		}
+	}
+	if len(left) == 0 {
+		return
+	}
+	s.mu.Lock()
+	s.dirtyLocked(w)
+	s.mu.Unlock()
+	b.log.Info("resumed session left the rooms its permissions no longer allow",
+		"session", s.name, "principal", s.principal, "rooms", left)
+}

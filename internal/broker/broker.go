@@ -150,6 +150,7 @@ func (b *Broker) Open(w *Worker, p Peer, h codec.Header, body []byte) (*Session,
 			}
 			if hello.Persist && old.persistent {
 				if s := b.resume(w, old, p, h, hello, grant); s != nil {
+					b.prune(w, s)
 					return s, codec.CodeNormal
 				}
 			} else {

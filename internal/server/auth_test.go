@@ -438,3 +438,30 @@ func TestAuthGoClient(t *testing.T) {
 		}
 	}
 }
+
+// TestResumePrunesRooms: a persistent session resumed with credentials
+// that no longer allow some of its rooms leaves them.
+func TestResumePrunesRooms(t *testing.T) {
+	t.Parallel()
+	f := startAuth(t, nil)
+	tokenFor := func(join ...string) []byte {
+		return f.token(t, jwt.SigningMethodHS256, jwt.MapClaims{"sub": "dev-5", "exp": time.Now().Add(time.Hour).Unix(),
+			"packetd": map[string]any{"join": join}})
+	}
+	a := testutil.DialTCP(t, f.srv)
+	a.HelloWith(&codec.Hello{Token: tokenFor("control/a", "control/b"), ClientID: []byte("dev-5"), Persist: true})
+	a.Join(1, "control/a", "control/b")
+	_ = a.Close()
+	b := testutil.DialTCP(t, f.srv)
+	if w := b.HelloWith(&codec.Hello{Token: tokenFor("control/a"), ClientID: []byte("dev-5"), Persist: true}); !w.Resumed {
+		t.Fatal("the session was not resumed")
+	}
+	root, _ := login(t, f.srv, "root", "root-pass")
+	root.Send(codec.Header{Type: codec.TypeEmit, ID: 2}, &codec.Emit{Rooms: testutil.Rooms("control/b").Rooms, Event: []byte("b")})
+	root.Send(codec.Header{Type: codec.TypeEmit, ID: 3}, &codec.Emit{Rooms: testutil.Rooms("control/a").Rooms, Event: []byte("a")})
+	var m codec.Message
+	testutil.Decode(t, b.ExpectType(codec.TypeMessage), &m)
+	if string(m.Event) != "a" {
+		t.Errorf("the resumed session got event %q first, want a (it may no longer be in control/b)", m.Event)
+	}
+}
