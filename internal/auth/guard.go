@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
+	"time"
 
 	"github.com/packetd/packetd/codec"
 	"github.com/packetd/packetd/internal/acl"
@@ -62,6 +64,7 @@ type Guard struct {
 	hello     *Limiter
 	fails     *Limiter
 	loopback  bool
+	logs      logLimit
 }
 
 // New returns a Guard for cfg, counting into st.
@@ -142,9 +145,11 @@ func (g *Guard) Hello(req *Request) (Grant, codec.Code) {
 	if err != nil {
 		g.fails.Allow(ip) // spend one of the address's failures
 		g.stats.AuthFailures.Add(1)
-		g.log.Warn("authentication failed", "remote", req.Remote, "user", printable(req.User),
-			"client_id", printable(req.ClientID), "token", len(req.Token) > 0,
-			"certificate", req.Identity, "reason", err)
+		if ok, dropped := g.logs.allow(time.Now()); ok {
+			g.log.Warn("authentication failed", "remote", req.Remote, "user", printable(req.User),
+				"client_id", printable(req.ClientID), "token", len(req.Token) > 0,
+				"certificate", req.Identity, "reason", err, "unlogged_before", dropped)
+		}
 		return Grant{}, codec.CodeNotAuthorized
 	}
 	if grant.Method != "anonymous" {
@@ -223,4 +228,33 @@ func printable(b []byte) string {
 		return string(b[:64]) + "..."
 	}
 	return string(b)
+}
+
+// logLimit bounds the failure lines logged to maxLogLines a second, so a
+// flood of bad HELLOs from many addresses does not flood the log; the
+// next line logged says how many were left out (AuthFailures counts them
+// all).
+type logLimit struct {
+	mu      sync.Mutex // guards the fields below
+	second  int64
+	lines   int
+	dropped int
+}
+
+const maxLogLines = 20
+
+func (l *logLimit) allow(now time.Time) (bool, int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if s := now.Unix(); s != l.second {
+		l.second, l.lines = s, 0
+	}
+	if l.lines >= maxLogLines {
+		l.dropped++
+		return false, 0
+	}
+	l.lines++
+	d := l.dropped
+	l.dropped = 0
+	return true, d
 }

@@ -193,3 +193,27 @@ func TestLimiterBounded(t *testing.T) {
 		t.Error("a spent address got a token back from churn alone")
 	}
 }
+
+// TestGuardLogFlood: failures are all counted, but at most 20 a second
+// are logged.
+func TestGuardLogFlood(t *testing.T) {
+	t.Parallel()
+	var logs bytes.Buffer
+	st := new(stats.Stats)
+	file := credsFile(t, t.TempDir(), "users:\n  u:\n    hash: \""+hash(t, "p")+"\"\n")
+	g, err := auth.New(auth.Config{File: file, Logger: slog.New(slog.NewTextHandler(&logs, nil))}, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for range 100 {
+		g.Hello(&auth.Request{User: []byte("u"), Pass: []byte("wrong"), Remote: remote})
+	}
+	lines := strings.Count(logs.String(), "authentication failed")
+	if st.AuthFailures.Load() != 100 {
+		t.Errorf("AuthFailures: got %d, want 100", st.AuthFailures.Load())
+	}
+	if secs := int(time.Since(start)/time.Second) + 2; lines > 20*secs || lines == 0 {
+		t.Errorf("logged %d failure lines in %v, want 1 to 20 a second", lines, time.Since(start))
+	}
+}
