@@ -225,6 +225,17 @@ func (s *Server) ReloadTLS() error {
 	return s.tls.Reload()
 }
 
+// ReloadTLSFiles is ReloadTLS from other paths (a configuration reload
+// that changed -tls-cert, -tls-key or -tls-client-ca; clientCAFile ""
+// turns client certificates off). Without TLS it fails: a listener is
+// not started by a reload.
+func (s *Server) ReloadTLSFiles(certFile, keyFile, clientCAFile string) error {
+	if s.tls == nil {
+		return errors.New("server: TLS is off (-tls-addr); a reload does not start it")
+	}
+	return s.tls.ReloadFiles(certFile, keyFile, clientCAFile)
+}
+
 // TCPAddr returns the TCP listener's address, nil if TCP is disabled.
 func (s *Server) TCPAddr() net.Addr {
 	if s.tcp == nil {

@@ -21,31 +21,56 @@ var cipherSuites = []uint16{
 	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
 }
 
+// files are the paths certificates are read from.
+type files struct {
+	cert, key, clientCA string
+}
+
 // Reload reads the certificate, key and client CA files again. New
 // handshakes use them; established connections keep theirs. If a file
 // cannot be read or parsed, or the key does not match the certificate,
 // Reload logs why, keeps the current ones and returns the error.
 func (s *Server) Reload() error {
-	cfg, err := s.load()
+	s.filesMu.Lock()
+	defer s.filesMu.Unlock()
+	return s.reloadLocked(s.files)
+}
+
+// ReloadFiles is Reload from other paths (a configuration reload that
+// changed them); clientCAFile "" turns client certificates off, and a
+// path turns them on. If the files are invalid the current paths and
+// certificates stay.
+func (s *Server) ReloadFiles(certFile, keyFile, clientCAFile string) error {
+	s.filesMu.Lock()
+	defer s.filesMu.Unlock()
+	return s.reloadLocked(files{cert: certFile, key: keyFile, clientCA: clientCAFile})
+}
+
+func (s *Server) reloadLocked(f files) error {
+	cfg, err := s.load(f)
 	if err != nil {
 		s.log.Error("tls: reload failed; keeping the current certificates", "err", err)
 		return err
 	}
+	s.files = f
 	s.cur.Store(cfg)
 	return nil
 }
 
 // load builds the tls.Config handshakes use from the files, and logs what
 // it loaded.
-func (s *Server) load() (*tls.Config, error) {
-	cert, err := tls.LoadX509KeyPair(s.cfg.CertFile, s.cfg.KeyFile)
+func (s *Server) load(f files) (*tls.Config, error) {
+	if f.cert == "" || f.key == "" {
+		return nil, fmt.Errorf("%w: a certificate and a key are required", ErrConfig)
+	}
+	cert, err := tls.LoadX509KeyPair(f.cert, f.key)
 	if err != nil {
-		return nil, fmt.Errorf("tlsterm: certificate %s, key %s: %w", s.cfg.CertFile, s.cfg.KeyFile, err)
+		return nil, fmt.Errorf("tlsterm: certificate %s, key %s: %w", f.cert, f.key, err)
 	}
 	leaf := cert.Leaf
 	if leaf == nil {
 		if leaf, err = x509.ParseCertificate(cert.Certificate[0]); err != nil {
-			return nil, fmt.Errorf("tlsterm: certificate %s: %w", s.cfg.CertFile, err)
+			return nil, fmt.Errorf("tlsterm: certificate %s: %w", f.cert, err)
 		}
 		cert.Leaf = leaf
 	}
@@ -57,11 +82,11 @@ func (s *Server) load() (*tls.Config, error) {
 	attrs := []any{"subject", leaf.Subject.String(), "dns", leaf.DNSNames,
 		"not_after", leaf.NotAfter.UTC().Format(time.RFC3339)}
 	if now := time.Now(); now.After(leaf.NotAfter) || now.Before(leaf.NotBefore) {
-		s.log.Warn("tls: the certificate is not valid now", "file", s.cfg.CertFile,
+		s.log.Warn("tls: the certificate is not valid now", "file", f.cert,
 			"not_before", leaf.NotBefore.UTC().Format(time.RFC3339), "not_after", leaf.NotAfter.UTC().Format(time.RFC3339))
 	}
-	if s.cfg.ClientCAFile != "" {
-		pool, n, err := loadPool(s.cfg.ClientCAFile)
+	if f.clientCA != "" {
+		pool, n, err := loadPool(f.clientCA)
 		if err != nil {
 			return nil, err
 		}

@@ -83,7 +83,11 @@ type Server struct {
 	ln       net.Listener
 	accepted chan struct{} // closed when the accept loop has exited
 	wg       sync.WaitGroup
-	failLog  logLimiter
+	failLog  logLimiter // failed handshakes
+	pipeLog  logLimiter // failed hand-overs to the TCP transport
+
+	filesMu sync.Mutex // guards files; held while loading
+	files   files
 
 	mu     sync.Mutex // guards the fields below
 	closed bool
@@ -94,7 +98,8 @@ type Server struct {
 // conn is one accepted connection, in handshake or spliced.
 type conn struct {
 	raw     net.Conn
-	spliced bool // guarded by Server.mu
+	spliced bool          // guarded by Server.mu
+	pipe    *net.UnixConn // once spliced; guarded by Server.mu
 }
 
 // New loads the certificates and returns a TLS listener that hands its
@@ -112,7 +117,8 @@ func New(cfg Config, t *tcp.Server, st *stats.Stats) (*Server, error) {
 			return s.cur.Load(), nil
 		},
 	}
-	cur, err := s.load()
+	s.files = files{cert: c.CertFile, key: c.KeyFile, clientCA: c.ClientCAFile}
+	cur, err := s.load(s.files)
 	if err != nil {
 		return nil, err
 	}
@@ -210,7 +216,12 @@ func (s *Server) handshake(c *conn) (*tls.Conn, *net.UnixConn) {
 	if err := tc.Handshake(); err != nil {
 		s.tcp.Release()
 		_ = raw.Close()
-		s.handshakeFailed(remote, err)
+		s.mu.Lock()
+		closed := s.closed // Close ended it: not the client's failure
+		s.mu.Unlock()
+		if !closed {
+			s.handshakeFailed(remote, err)
+		}
 		return nil, nil
 	}
 	_ = raw.SetDeadline(time.Time{})
@@ -230,12 +241,19 @@ func (s *Server) handshake(c *conn) (*tls.Conn, *net.UnixConn) {
 	s.piping.Add(1)
 	s.mu.Unlock()
 	p, err := s.tcp.Pipe("tls", remote, identity)
-	s.piping.Done()
 	if err != nil {
+		s.piping.Done()
 		_ = raw.Close()
-		s.log.Error("tls: handing a connection to the TCP transport failed", "remote", remote, "err", err)
+		s.stats.AcceptErrors.Add(1) // as the TCP transport counts a failed hand-over
+		if n, ok := s.pipeLog.allow(time.Now()); ok {
+			s.log.Error("tls: handing a connection to the TCP transport failed", "remote", remote, "err", err, "suppressed", n)
+		}
 		return nil, nil
 	}
+	s.mu.Lock()
+	c.pipe = p
+	s.mu.Unlock()
+	s.piping.Done()
 	return tc, p
 }
 
@@ -305,8 +323,11 @@ func (s *Server) Wait(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	s.mu.Lock()
-	for raw := range s.conns {
+	for raw, c := range s.conns {
 		_ = raw.Close()
+		if c.pipe != nil {
+			_ = c.pipe.Close()
+		}
 	}
 	s.mu.Unlock()
 	<-done

@@ -1,12 +1,24 @@
 package tlsterm
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
+	"io"
+	"log/slog"
+	"math/big"
 	"net/url"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/packetd/packetd/internal/stats"
 )
 
 func TestIdentity(t *testing.T) {
@@ -75,5 +87,77 @@ func TestLogLimiter(t *testing.T) {
 		if ok != s.allowed || n != s.suppressed {
 			t.Errorf("at %v: got (%d, %v), want (%d, %v)", s.at, n, ok, s.suppressed, s.allowed)
 		}
+	}
+}
+
+// selfSigned writes a self-signed certificate for cn and its key to dir
+// and returns their paths.
+func selfSigned(t *testing.T, dir, cn string) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true,
+		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, cn+".pem"), filepath.Join(dir, cn+".key")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile
+}
+
+// TestReloadFiles checks that ReloadFiles switches paths, turns client
+// certificates on and off, and keeps everything if the new files are
+// invalid.
+func TestReloadFiles(t *testing.T) {
+	dir := t.TempDir()
+	certA, keyA := selfSigned(t, dir, "a")
+	certB, keyB := selfSigned(t, dir, "b")
+	s, err := New(Config{Addr: "127.0.0.1:0", CertFile: certA, KeyFile: keyA,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, nil, new(stats.Stats))
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := func() (string, tls.ClientAuthType) {
+		c := s.cur.Load()
+		return c.Certificates[0].Leaf.Subject.CommonName, c.ClientAuth
+	}
+	steps := []struct {
+		name           string
+		cert, key, ca  string
+		ok             bool
+		wantCN         string
+		wantClientAuth tls.ClientAuthType
+	}{
+		{name: "new pair and client CAs", cert: certB, key: keyB, ca: certA, ok: true, wantCN: "b", wantClientAuth: tls.RequireAndVerifyClientCert},
+		{name: "key of another certificate", cert: certA, key: keyB, ca: "", wantCN: "b", wantClientAuth: tls.RequireAndVerifyClientCert},
+		{name: "client CA file missing", cert: certA, key: keyA, ca: filepath.Join(dir, "nope.pem"), wantCN: "b", wantClientAuth: tls.RequireAndVerifyClientCert},
+		{name: "client CA file not PEM", cert: certA, key: keyA, ca: keyA, wantCN: "b", wantClientAuth: tls.RequireAndVerifyClientCert},
+		{name: "back to the first, mTLS off", cert: certA, key: keyA, ca: "", ok: true, wantCN: "a", wantClientAuth: tls.NoClientCert},
+	}
+	for _, st := range steps {
+		err := s.ReloadFiles(st.cert, st.key, st.ca)
+		if (err == nil) != st.ok {
+			t.Errorf("%s: got error %v, want ok=%v", st.name, err, st.ok)
+		}
+		if cn, auth := state(); cn != st.wantCN || auth != st.wantClientAuth {
+			t.Errorf("%s: serving %q with client auth %v, want %q and %v", st.name, cn, auth, st.wantCN, st.wantClientAuth)
+		}
+	}
+	if err := s.Reload(); err != nil {
+		t.Errorf("Reload of the paths in force: %v", err)
 	}
 }
