@@ -15,6 +15,7 @@ package auth
 
 import (
 	"net/netip"
+	"time"
 
 	"github.com/packetd/packetd/internal/acl"
 )
@@ -40,6 +41,10 @@ type Grant struct {
 	Method string
 	// Perms are the session's permissions; nil allows everything.
 	Perms *acl.Perms
+	// Expires, if not zero, is when the credentials stop being valid (a
+	// token's exp plus the leeway): the session's connection is ended
+	// then.
+	Expires time.Time
 }
 
 // An Authenticator checks one kind of credentials.

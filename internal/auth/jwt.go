@@ -208,7 +208,11 @@ func (j *JWT) Authenticate(req *Request) (Grant, error) {
 	if err != nil {
 		return Grant{}, deny("token: " + err.Error())
 	}
-	return Grant{Principal: principal, Method: j.Name(), Perms: perms}, nil
+	g := Grant{Principal: principal, Method: j.Name(), Perms: perms}
+	if exp, err := claims.GetExpirationTime(); err == nil && exp != nil {
+		g.Expires = exp.Add(j.cfg.Leeway)
+	}
+	return g, nil
 }
 
 // stringList converts a JSON array of strings; absent is an empty list.

@@ -1,9 +1,12 @@
 package broker
 
 import (
+	"time"
+
 	"github.com/packetd/packetd/codec"
 	"github.com/packetd/packetd/internal/acl"
 	"github.com/packetd/packetd/internal/auth"
+	"github.com/packetd/packetd/internal/deliver"
 )
 
 // authenticate checks the HELLO in w.hello, from p, with the configured
@@ -75,4 +78,36 @@ func (b *Broker) prune(w *Worker, s *Session) {
 	s.mu.Unlock()
 	b.log.Info("resumed session left the rooms its permissions no longer allow",
 		"session", s.name, "principal", s.principal, "rooms", left)
+}
+
+// expireAt arranges for p, the connection of s, to end at exp (a zero exp:
+// never), when the token that opened or resumed the session expires: a
+// BYE 308, then as if the connection closed (a persistent session goes
+// offline and waits for a HELLO with a valid token).
+func (b *Broker) expireAt(s *Session, p Peer, exp time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.authTimer != nil {
+		s.authTimer.Stop()
+		s.authTimer = nil
+	}
+	if exp.IsZero() || s.closed {
+		return
+	}
+	s.authTimer = time.AfterFunc(time.Until(exp), func() { b.tokenExpired(s, p) })
+}
+
+func (b *Broker) tokenExpired(s *Session, p Peer) {
+	s.mu.Lock()
+	current := s.peer == p && !s.closed
+	s.mu.Unlock()
+	if !current {
+		return
+	}
+	b.stats.TokenExpiries.Add(1)
+	b.log.Info("token expired: ending the connection", "session", s.name, "principal", s.principal, "remote", p.Remote())
+	p.Kick(codec.CodeNotAuthorized)
+	w := b.NewWorker(deliver.NewOutbox(deliver.NoGroup, nil))
+	b.Detach(w, p)
+	w.Flush()
 }

@@ -151,6 +151,7 @@ func (b *Broker) Open(w *Worker, p Peer, h codec.Header, body []byte) (*Session,
 			if hello.Persist && old.persistent {
 				if s := b.resume(w, old, p, h, hello, grant); s != nil {
 					b.prune(w, s)
+					b.expireAt(s, p, grant.Expires)
 					return s, codec.CodeNormal
 				}
 			} else {
@@ -207,6 +208,7 @@ func (b *Broker) Open(w *Worker, p Peer, h codec.Header, body []byte) (*Session,
 	}
 	b.stats.SessionsOpened.Add(1)
 	b.debugSession("session opened", s, p)
+	b.expireAt(s, p, grant.Expires)
 	b.welcome(w, s, p, h, false, 0)
 	return s, codec.CodeNormal
 }
@@ -372,6 +374,9 @@ func (b *Broker) end(w *Worker, s *Session) {
 	}
 	s.closed = true
 	s.peer = nil
+	if s.authTimer != nil {
+		s.authTimer.Stop()
+	}
 	s.dropAllLocked(w)
 	s.mu.Unlock()
 	b.adapter.Remove(s.name)

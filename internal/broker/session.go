@@ -52,6 +52,7 @@ type Session struct {
 	clientID   string                    // "" for an anonymous session
 	principal  string                    // who authenticated (auth.Grant); "" for anonymous or restored sessions
 	perms      atomic.Pointer[acl.Perms] // nil: everything allowed; replaced when a HELLO resumes the session
+	authTimer  *time.Timer               // ends the connection when its token expires; guarded by mu
 	persistent bool                      // outlives its connection (a client id and clean=false)
 	num        uint32                    // a persistent session's number in the store
 	offline    *offlineMember

@@ -465,3 +465,31 @@ func TestResumePrunesRooms(t *testing.T) {
 		t.Errorf("the resumed session got event %q first, want a (it may no longer be in control/b)", m.Event)
 	}
 }
+
+// TestTokenExpiryEndsConnection: a session opened with a token is ended
+// (BYE 308) when the token expires, over TCP and UDP; a persistent one
+// goes offline and is resumed with a fresh token.
+func TestTokenExpiryEndsConnection(t *testing.T) {
+	t.Parallel()
+	f := startAuth(t, func(c *auth.Config) { c.JWT.Leeway = time.Millisecond })
+	soon := func(sub string) []byte {
+		c := tokenClaims(sub, 2*time.Second) // exp is in whole seconds: 1-2 s from now
+		return f.token(t, jwt.SigningMethodHS256, c)
+	}
+	a := testutil.DialTCP(t, f.srv)
+	wa := a.HelloWith(&codec.Hello{Token: soon("dev-6"), ClientID: []byte("dev-6"), Persist: true})
+	u := testutil.ListenUDP(t, f.srv)
+	u.HelloWith(3, &codec.Hello{Token: soon("dev-7")})
+	u.Ping(4) // validates the address
+	testutil.CheckError(t, a.ExpectType(codec.TypeBye), codec.TypeBye, 0, codec.CodeNotAuthorized)
+	a.ExpectEOF()
+	testutil.CheckError(t, u.ExpectType(codec.TypeBye), codec.TypeBye, 0, codec.CodeNotAuthorized)
+	if got := f.srv.Stats.TokenExpiries.Load(); got != 2 {
+		t.Errorf("TokenExpiries: got %d, want 2", got)
+	}
+	b := testutil.DialTCP(t, f.srv)
+	wb := b.HelloWith(&codec.Hello{Token: f.token(t, jwt.SigningMethodHS256, tokenClaims("dev-6", time.Hour)), ClientID: []byte("dev-6"), Persist: true})
+	if !wb.Resumed || !bytes.Equal(wb.SessionID, wa.SessionID) {
+		t.Errorf("fresh token: got sid %s resumed %v, want %s resumed", wb.SessionID, wb.Resumed, wa.SessionID)
+	}
+}

@@ -69,6 +69,7 @@ type Stats struct {
 	AuthRateLimited  atomic.Uint64 // HELLOs refused unchecked: too many failed authentications from the address (ERROR 309)
 	HelloRateLimited atomic.Uint64 // HELLOs refused: too many HELLOs from the address (ERROR 309)
 	PermissionDenied atomic.Uint64 // JOINs and EMITs refused by the session's permissions (ERROR 207)
+	TokenExpiries    atomic.Uint64 // connections ended because the token that opened their session expired (BYE 308)
 
 	// Operations.
 	AdminDisconnects atomic.Uint64 // sessions ended through the admin API (BYE 307)
