@@ -21,6 +21,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -98,7 +99,7 @@ func New(cfg Config, b *broker.Broker, st *stats.Stats, ready func() error) (*Se
 	}
 	s := &Server{cfg: cfg, broker: b, stats: st, ready: ready, log: cfg.Logger, served: make(chan struct{})}
 	s.http = &http.Server{
-		Handler:           s.routes(),
+		Handler:           s.guard(s.routes()),
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,
@@ -137,6 +138,40 @@ func (s *Server) routes() http.Handler {
 		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	}
 	return mux
+}
+
+// guard protects the API from browsers: cross-origin requests that
+// change state (a web page POSTing to a disconnect URL) are refused with
+// 403 (http.CrossOriginProtection), and, unless AllowRemote, so is a
+// request whose Host header is not a loopback address or localhost with
+// 421: a page whose domain was rebound to 127.0.0.1 (DNS rebinding) must
+// not read the sessions' addresses.
+func (s *Server) guard(next http.Handler) http.Handler {
+	h := http.NewCrossOriginProtection().Handler(next)
+	if s.cfg.AllowRemote {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !loopbackHost(r.Host) {
+			writeText(w, http.StatusMisdirectedRequest, "admin: the Host header must name a loopback address")
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// loopbackHost reports whether host (a Host header: name or address,
+// with or without a port) is localhost or a loopback address.
+func loopbackHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if host == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
 }
 
 // Start listens and serves in the background.

@@ -288,3 +288,53 @@ func TestRemoteAddressRefused(t *testing.T) {
 		t.Errorf("server.New with admin address 0.0.0.0:0: got %v, want ErrRemote", err)
 	}
 }
+
+// TestBrowserRequestsRefused checks the defences against web pages: a
+// cross-site POST (CSRF) gets 403 and a Host that is not loopback (DNS
+// rebinding) gets 421; neither disconnects anyone.
+func TestBrowserRequestsRefused(t *testing.T) {
+	t.Parallel()
+	srv, base := start(t, nil)
+	c := testutil.DialTCP(t, srv)
+	id := string(c.Hello(0).SessionID)
+	for _, tt := range []struct {
+		name   string
+		method string
+		header map[string]string
+		host   string
+		code   int
+	}{
+		{"cross-site POST", http.MethodPost, map[string]string{"Sec-Fetch-Site": "cross-site"}, "", http.StatusForbidden},
+		{"cross-origin DELETE", http.MethodDelete, map[string]string{"Origin": "http://evil.example"}, "", http.StatusForbidden},
+		{"rebound host", http.MethodGet, nil, "evil.example:7071", http.StatusMisdirectedRequest},
+	} {
+		url := base + "/api/sessions/" + id
+		if tt.method == http.MethodPost {
+			url += "/disconnect"
+		}
+		req, err := http.NewRequest(tt.method, url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range tt.header {
+			req.Header.Set(k, v)
+		}
+		if tt.host != "" {
+			req.Host = tt.host
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tt.code {
+			t.Errorf("%s: got status %d, want %d", tt.name, resp.StatusCode, tt.code)
+		}
+	}
+	if _, ok := srv.Broker.LookupSession(id); !ok {
+		t.Error("the session was disconnected")
+	}
+	if code, _ := get(t, "http://localhost:"+strings.TrimPrefix(base, "http://127.0.0.1:")+"/healthz"); code != http.StatusOK {
+		t.Errorf("GET /healthz with Host localhost: got status %d, want 200", code)
+	}
+}
