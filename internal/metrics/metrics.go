@@ -122,8 +122,12 @@ var families = []family{
 	counter("store_batches_total", "Batches of writes handed to the store.", "StoreBatches"),
 	{name: "auth_total", help: "HELLOs checked against the authenticators, by result: ok (authenticated with credentials: password, token or certificate), failed (refused, ERROR 308).",
 		typ: prometheus.CounterValue, label: "result", fields: map[string]string{"ok": "AuthOK", "failed": "AuthFailures"}},
-	{name: "hellos_rate_limited_total", help: "HELLOs refused with ERROR 309, by limit: failed_auth (too many failed authentications from the address; refused unchecked), hello_rate (too many HELLOs from the address).",
-		typ: prometheus.CounterValue, label: "limit", fields: map[string]string{"failed_auth": "AuthRateLimited", "hello_rate": "HelloRateLimited"}},
+	{name: "hellos_rate_limited_total", help: "HELLOs refused with ERROR 309, by limit: failed_auth (too many failed authentications from the address; refused unchecked), hello_rate (too many HELLOs from the address), password_checks (the server-wide budget of password checks was spent; refused unchecked).",
+		typ: prometheus.CounterValue, label: "limit", fields: map[string]string{"failed_auth": "AuthRateLimited", "hello_rate": "HelloRateLimited", "password_checks": "AuthThrottled"}},
+	gauge("tls_connections", "TLS connections open now (also counted in connections{transport=\"tcp\"}).", "TLSConns"),
+	{name: "tls_handshake_failures_total", help: "TLS handshakes failed, by reason: protocol (not TLS, no common version or cipher, a protocol error), client_certificate (mTLS: missing, unknown CA, expired), timeout (not finished within -handshake-timeout).",
+		typ: prometheus.CounterValue, label: "reason", fields: map[string]string{"protocol": "TLSHandshakeFails", "client_certificate": "TLSBadClientCerts", "timeout": "TLSHandshakeSlow"}},
+	counter("token_expiries_total", "Connections ended because the token that opened their session expired (BYE 308).", "TokenExpiries"),
 	counter("permission_denied_total", "JOINs and EMITs refused by the session's permissions (ERROR 207).", "PermissionDenied"),
 }
 
@@ -144,7 +148,7 @@ func New(st *stats.Stats, b *broker.Broker) *Collector {
 		for value, name := range f.fields {
 			sf, ok := t.FieldByName(name)
 			if !ok {
-				panic("metrics: stats has no field " + name)
+				continue // not (or no longer) counted; a renamed field shows as unmapped
 			}
 			used[name] = true
 			c.fields = append(c.fields, fieldMetric{desc: desc, typ: f.typ, label: value, index: sf.Index[0],
