@@ -8,6 +8,9 @@ var (
 	ErrNoCredentials = errors.New("auth: no credentials")
 	// ErrDenied is wrapped by every refusal of credentials.
 	ErrDenied = errors.New("auth: not authorized")
+	// ErrBusy means the credentials were not checked: the server-wide
+	// budget of password checks is spent. The Guard answers ERROR 309.
+	ErrBusy = errors.New("auth: password check budget spent")
 
 	errUnknownUser     = deny("unknown user")
 	errBadPassword     = deny("wrong password")

@@ -37,8 +37,9 @@ import (
 // device that reconnects does not cost another bcrypt run; Reload forgets
 // them.
 type File struct {
-	path  string
-	state atomic.Pointer[fileState]
+	path   string
+	state  atomic.Pointer[fileState]
+	budget *Bucket // bcrypt runs allowed server-wide; nil: no limit
 
 	mu   sync.Mutex         // guards the fields below
 	ok   map[[32]byte]int64 // verified credentials: when they expire, unix ns
@@ -77,7 +78,15 @@ var dummyHash = sync.OnceValue(func() []byte {
 
 // OpenFile reads the credentials file at path.
 func OpenFile(path string) (*File, error) {
-	f := &File{path: path, ok: make(map[[32]byte]int64)}
+	return openFile(path, nil)
+}
+
+// openFile is OpenFile with a budget of bcrypt runs: once it is spent,
+// credentials not remembered from an earlier success are not checked
+// (ErrBusy), so that a flood of wrong passwords cannot keep the event
+// loops busy hashing.
+func openFile(path string, budget *Bucket) (*File, error) {
+	f := &File{path: path, ok: make(map[[32]byte]int64), budget: budget}
 	_, _ = rand.Read(f.salt[:])
 	st, err := loadFile(path)
 	if err != nil {
@@ -118,12 +127,19 @@ func (f *File) Authenticate(req *Request) (Grant, error) {
 	u := f.state.Load().users[string(req.User)]
 	switch {
 	case u == nil:
+		if !f.budget.Allow() {
+			return Grant{}, ErrBusy
+		}
 		_ = bcrypt.CompareHashAndPassword(dummyHash(), req.Pass)
 		return Grant{}, errUnknownUser
 	case u.hash == nil:
 		return Grant{}, errNoPassword
 	}
-	if !f.verified(req.User, req.Pass, u.hash) {
+	ok, err := f.verified(req.User, req.Pass, u.hash)
+	if err != nil {
+		return Grant{}, err
+	}
+	if !ok {
 		return Grant{}, errBadPassword
 	}
 	return Grant{Principal: string(req.User), Method: f.Name(), Perms: u.perms}, nil
@@ -138,8 +154,9 @@ func (f *File) Lookup(user string) (*acl.Perms, bool) {
 	return u.perms, true
 }
 
-// verified checks pass against hash, remembering a success.
-func (f *File) verified(user, pass, hash []byte) bool {
+// verified checks pass against hash, remembering a success; ErrBusy if
+// it is not remembered and the budget is spent.
+func (f *File) verified(user, pass, hash []byte) (bool, error) {
 	h := sha256.New()
 	h.Write(f.salt[:])
 	for _, b := range [][]byte{user, pass, hash} {
@@ -155,10 +172,13 @@ func (f *File) verified(user, pass, hash []byte) bool {
 	exp, ok := f.ok[key]
 	f.mu.Unlock()
 	if ok && now < exp {
-		return true
+		return true, nil
+	}
+	if !f.budget.Allow() {
+		return false, ErrBusy
 	}
 	if bcrypt.CompareHashAndPassword(hash, pass) != nil {
-		return false
+		return false, nil
 	}
 	f.mu.Lock()
 	if len(f.ok) >= okCacheSize {
@@ -170,7 +190,7 @@ func (f *File) verified(user, pass, hash []byte) bool {
 	}
 	f.ok[key] = now + int64(okCacheTTL)
 	f.mu.Unlock()
-	return true
+	return true, nil
 }
 
 func loadFile(path string) (*fileState, error) {

@@ -50,7 +50,12 @@ type Config struct {
 	// once its bucket is empty, every HELLO from it is refused unchecked
 	// until a token comes back. The zero Rate is no limit.
 	AuthFailRate Rate
-	Logger       *slog.Logger // default slog.Default()
+	// PasswordChecks bounds the bcrypt runs of the whole server (each
+	// takes tens of milliseconds of an event loop): beyond it, HELLOs
+	// whose password was not verified recently are refused unchecked with
+	// ERROR 309. The zero Rate is no limit.
+	PasswordChecks Rate
+	Logger         *slog.Logger // default slog.Default()
 }
 
 // Guard checks HELLOs. Safe for concurrent use.
@@ -82,7 +87,7 @@ func New(cfg Config, st *stats.Stats) (*Guard, error) {
 		g.auths = append(g.auths, j)
 	}
 	if cfg.File != "" {
-		f, err := OpenFile(cfg.File)
+		f, err := openFile(cfg.File, NewBucket(cfg.PasswordChecks))
 		if err != nil {
 			return nil, err
 		}
@@ -139,6 +144,11 @@ func (g *Guard) Hello(req *Request) (Grant, codec.Code) {
 		return Grant{}, codec.CodeTooManyAttempts
 	}
 	grant, err := g.authenticate(req)
+	if errors.Is(err, ErrBusy) {
+		g.stats.AuthThrottled.Add(1)
+		g.log.Debug("HELLO refused: the password check budget is spent", "remote", req.Remote)
+		return Grant{}, codec.CodeTooManyAttempts
+	}
 	if err == nil {
 		err = g.checkClientID(req, &grant)
 	}

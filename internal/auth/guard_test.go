@@ -217,3 +217,41 @@ func TestGuardLogFlood(t *testing.T) {
 		t.Errorf("logged %d failure lines in %v, want 1 to 20 a second", lines, time.Since(start))
 	}
 }
+
+// TestGuardPasswordBudget: once the server-wide budget of bcrypt runs is
+// spent, passwords not verified recently are refused unchecked (309),
+// without spending the address's failures; remembered ones still pass.
+func TestGuardPasswordBudget(t *testing.T) {
+	t.Parallel()
+	st := new(stats.Stats)
+	file := credsFile(t, t.TempDir(), "users:\n  u:\n    hash: \""+hash(t, "p")+"\"\n")
+	g, err := auth.New(auth.Config{File: file, PasswordChecks: auth.Rate{N: 2, Per: time.Hour},
+		AuthFailRate: auth.Rate{N: 1, Per: time.Hour}}, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hello := func(addr, pass string) codec.Code {
+		_, code := g.Hello(&auth.Request{User: []byte("u"), Pass: []byte(pass), Remote: netip.MustParseAddrPort(addr)})
+		return code
+	}
+	for _, step := range []struct {
+		addr, pass string
+		want       codec.Code
+	}{
+		{"192.0.2.1:1", "p", codec.CodeNormal},            // bcrypt 1, remembered
+		{"192.0.2.2:1", "wrong", codec.CodeNotAuthorized}, // bcrypt 2
+		{"192.0.2.3:1", "wrong", codec.CodeTooManyAttempts},
+		{"192.0.2.3:1", "p", codec.CodeNormal},           // remembered (whatever the address): no bcrypt
+		{"192.0.2.1:1", "p2", codec.CodeTooManyAttempts}, // a password not seen: not checked
+	} {
+		if got := hello(step.addr, step.pass); got != step.want {
+			t.Errorf("%s %s: got %v, want %v", step.addr, step.pass, got, step.want)
+		}
+	}
+	if got := st.AuthThrottled.Load(); got != 2 {
+		t.Errorf("AuthThrottled: got %d, want 2", got)
+	}
+	if got := st.AuthRateLimited.Load(); got != 0 {
+		t.Errorf("AuthRateLimited: got %d, want 0 (throttled HELLOs spend no address's failures)", got)
+	}
+}

@@ -168,3 +168,45 @@ func (l *Limiter) Empty(addr netip.Addr) bool {
 	defer l.mu.Unlock()
 	return l.findLocked(addr, time.Now().UnixNano()).tokens <= 0
 }
+
+// Bucket is one token bucket shared by everyone: a server-wide budget.
+// A nil Bucket allows everything. Safe for concurrent use.
+type Bucket struct {
+	rate  Rate
+	every int64
+
+	mu     sync.Mutex // guards the fields below
+	tokens int64
+	last   int64
+}
+
+// NewBucket returns a full Bucket of rate, or nil for the zero Rate.
+func NewBucket(rate Rate) *Bucket {
+	if rate.N == 0 {
+		return nil
+	}
+	return &Bucket{rate: rate, every: max(int64(rate.Per)/int64(rate.N), 1), tokens: int64(rate.N),
+		last: time.Now().UnixNano()}
+}
+
+// Allow takes a token and reports whether there was one.
+func (b *Bucket) Allow() bool {
+	if b == nil {
+		return true
+	}
+	now := time.Now().UnixNano()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if n := (now - b.last) / b.every; n > 0 {
+		b.tokens = min(b.tokens+n, int64(b.rate.N))
+		b.last += n * b.every
+		if b.tokens == int64(b.rate.N) {
+			b.last = now
+		}
+	}
+	if b.tokens <= 0 {
+		return false
+	}
+	b.tokens--
+	return true
+}

@@ -16,6 +16,7 @@ const (
 	defaultAnonymousEmit = "#,$*"
 	defaultHelloRate     = "50/1s"
 	defaultAuthFailRate  = "10/1m"
+	defaultPasswordRate  = "10/1s"
 )
 
 // authFlags are the flags of authentication, permissions and the
@@ -23,6 +24,7 @@ const (
 type authFlags struct {
 	anonJoin, anonEmit     string
 	helloRate, authFailRat string
+	passwordRate           string
 }
 
 func (f *authFlags) add(fs *flag.FlagSet, c *auth.Config) {
@@ -37,6 +39,7 @@ func (f *authFlags) add(fs *flag.FlagSet, c *auth.Config) {
 	fs.StringVar(&f.anonJoin, "anonymous-join", defaultAnonymousJoin, "comma-separated room patterns anonymous sessions may join; empty for none")
 	fs.StringVar(&f.anonEmit, "anonymous-emit", defaultAnonymousEmit, "comma-separated room patterns anonymous sessions may emit to ($* = direct messages); empty for none")
 	fs.StringVar(&f.helloRate, "hello-rate", defaultHelloRate, "HELLOs per IP address (IPv6: /64) as N/duration, a bucket of N refilled at N per duration; loopback exempt; off for no limit")
+	fs.StringVar(&f.passwordRate, "auth-password-rate", defaultPasswordRate, "bcrypt checks of the whole server as N/duration (each costs ~50 ms of an event loop at cost 10); beyond it HELLOs with passwords not verified in the last 10 min get ERROR 309; off for no limit")
 	fs.StringVar(&f.authFailRat, "auth-fail-rate", defaultAuthFailRate, "failed authentications per IP address (IPv6: /64) as N/duration; when spent, HELLOs from it get ERROR 309; off for no limit")
 }
 
@@ -47,6 +50,9 @@ func (f *authFlags) config(c *auth.Config) error {
 	}
 	if c.AuthFailRate, err = auth.ParseRate(f.authFailRat); err != nil {
 		return fmt.Errorf("-auth-fail-rate: %w", err)
+	}
+	if c.PasswordChecks, err = auth.ParseRate(f.passwordRate); err != nil {
+		return fmt.Errorf("-auth-password-rate: %w", err)
 	}
 	if f.anonJoin != defaultAnonymousJoin {
 		c.AnonymousJoin = patterns(f.anonJoin)

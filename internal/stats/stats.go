@@ -70,6 +70,7 @@ type Stats struct {
 	HelloRateLimited atomic.Uint64 // HELLOs refused: too many HELLOs from the address (ERROR 309)
 	PermissionDenied atomic.Uint64 // JOINs and EMITs refused by the session's permissions (ERROR 207)
 	TokenExpiries    atomic.Uint64 // connections ended because the token that opened their session expired (BYE 308)
+	AuthThrottled    atomic.Uint64 // HELLOs refused unchecked: the server-wide budget of password checks was spent (ERROR 309)
 
 	// Operations.
 	AdminDisconnects atomic.Uint64 // sessions ended through the admin API (BYE 307)
