@@ -89,6 +89,9 @@ func (s *Stats) Snapshot() map[string]int64 {
 	out := make(map[string]int64)
 	v := reflect.ValueOf(s).Elem()
 	for i := range v.NumField() {
+		if !v.Type().Field(i).IsExported() {
+			continue
+		}
 		switch c := v.Field(i).Addr().Interface().(type) {
 		case *atomic.Uint64:
 			out[v.Type().Field(i).Name] = int64(c.Load())

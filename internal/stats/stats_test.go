@@ -60,3 +60,17 @@ func TestTraffic(t *testing.T) {
 		t.Errorf("got %+v", tt)
 	}
 }
+
+// TestSnapshot reads every exported counter by name (packetbench's spawned
+// server reports them so), whatever else Stats holds.
+func TestSnapshot(t *testing.T) {
+	var s stats.Stats
+	s.Retransmits.Add(3)
+	m := s.Snapshot()
+	if m["Retransmits"] != 3 {
+		t.Errorf("Snapshot()[Retransmits] = %d, want 3", m["Retransmits"])
+	}
+	if len(m) < 20 {
+		t.Errorf("Snapshot has %d counters, want them all", len(m))
+	}
+}
