@@ -31,12 +31,13 @@ type env struct {
 	dropped0  uint64
 	keepAlive time.Duration
 
-	mu       sync.Mutex // guards the fields below
-	sessions []session
-	problems map[string]int // errors of receivers and senders, by text
-	unsent   int64          // messages a fixed rate scheduled that were not sent
-	start    ProcStat       // the server's use when the measurement started
-	started  bool
+	mu           sync.Mutex // guards the fields below
+	sessions     []session
+	problems     map[string]int // errors of receivers and senders, by text
+	unsent       int64          // messages a fixed rate scheduled that were not sent
+	serverFailed bool           // the spawned server did not exit cleanly
+	start        ProcStat       // the server's use when the measurement started
+	started      bool
 }
 
 // runTransport runs the scenario over one transport. why, if not empty,
@@ -69,9 +70,16 @@ func runTransport(ctx context.Context, c *Config, transport string) (res *Result
 		e.spec.Packets, e.spec.Dropped = seen-e.seen0, dropped-e.dropped0
 	}
 	e.closeSessions()
-	if counters := e.srv.stop(); counters != nil {
+	counters, serr := e.srv.stop()
+	if counters != nil {
 		res.Retransmits += counters["Retransmits"]
 		e.noteServer(counters)
+	}
+	if serr != nil {
+		e.cfg.note("[%s] %v", e.transport, serr)
+		e.mu.Lock()
+		e.serverFailed = true
+		e.mu.Unlock()
 	}
 	return res, e.reportProblems(), err
 }
@@ -309,6 +317,9 @@ func (e *env) reportProblems() string {
 	}
 	if e.unsent > 0 {
 		why = append(why, fmt.Sprintf("%d scheduled message(s) not sent", e.unsent))
+	}
+	if e.serverFailed {
+		why = append(why, "the spawned server failed on its way out")
 	}
 	return strings.Join(why, ", ")
 }

@@ -365,7 +365,8 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 
 // ErrIncomplete is wrapped by Run's error when the run finished but not
 // as asked: clients stopped before the end (an ERROR or BYE from the
-// server, a failed write), or a fixed rate's messages were not all sent.
+// server, a failed write), a fixed rate's messages were not all sent, or
+// the spawned server failed on its way out (it crashed, or did not stop).
 // The results report what happened; the notes say more.
 var ErrIncomplete = errors.New("bench: the run did not complete as asked")
 
@@ -476,15 +477,18 @@ func hasFlag(flags []string, name string) bool {
 }
 
 // stop stops a spawned server and returns its counters.
-func (t *target) stop() map[string]int64 {
+func (t *target) stop() (map[string]int64, error) {
 	if t.spawned == nil {
-		return nil
+		return nil, nil
 	}
-	stats, _ := t.spawned.Stop()
+	stats, err := t.spawned.Stop()
 	if t.tmp != "" {
 		os.RemoveAll(t.tmp)
 	}
-	return stats
+	if err != nil {
+		err = fmt.Errorf("the spawned server exited with %v%s", err, t.spawned.logTail())
+	}
+	return stats, err
 }
 
 // sessions returns how many sessions a run opens over one transport.

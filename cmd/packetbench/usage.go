@@ -111,8 +111,9 @@ Exit status:
   0     the run completed as asked (loss is a measurement, not a failure)
   1     the run failed (no server, the server did not start, an output file),
         or did not complete as asked: clients stopped before the end (the
-        server disconnected them: a note says why) or messages -r scheduled
-        were not sent; the report is printed first
+        server disconnected them: a note says why), messages -r scheduled
+        were not sent, or the spawned server failed on its way out; the
+        report is printed first
   2     a bad command line or configuration; nothing ran
   130   interrupted by Ctrl-C (SIGINT), 143 by SIGTERM, after the report of
         what was measured
