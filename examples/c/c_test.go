@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"context"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -20,8 +21,10 @@ import (
 	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/packetd/packetd/client"
+	"github.com/packetd/packetd/internal/auth"
 	"github.com/packetd/packetd/internal/server"
 )
 
@@ -49,6 +52,13 @@ func TestCClient(t *testing.T) {
 	small.TCP.MaxFrame = smallMaxFrame
 	small.DisableUDP = true
 	env.small = startServer(t, small)
+	// A server with a credentials file (anonymous Go clients allowed), for
+	// HELLO's user and pass (section 4.1.1).
+	var authCfg server.Config
+	authCfg.TCP.Addr = "127.0.0.1:0"
+	authCfg.UDP.Addr = "127.0.0.1:0"
+	authCfg.Auth = auth.Config{File: credsFile(t), Anonymous: auth.AnonymousAllow}
+	env.authSrv = startServer(t, authCfg)
 
 	t.Run("selftest", func(t *testing.T) {
 		p := env.start(t, "selftest")
@@ -93,6 +103,12 @@ func TestCClient(t *testing.T) {
 			p.expect("bye")
 			p.exit()
 		})
+		for _, transport := range []string{"tcp", "udp"} {
+			t.Run(transport+"-auth", func(t *testing.T) {
+				t.Parallel()
+				env.auth(t, transport)
+			})
+		}
 		t.Run("udp-shorthello", func(t *testing.T) {
 			t.Parallel()
 			host, port := hostPort(t, env.srv.UDPAddr())
@@ -112,9 +128,74 @@ func TestCClient(t *testing.T) {
 const smallMaxFrame = 256
 
 type env struct {
-	bin   string
-	srv   *server.Server
-	small *server.Server
+	bin     string
+	srv     *server.Server
+	small   *server.Server
+	authSrv *server.Server
+}
+
+// credsFile writes a credentials file with the user "c-device",
+// password "c-secret", allowed the rooms "c-auth/..." only.
+func credsFile(t *testing.T) string {
+	t.Helper()
+	h, err := bcrypt.GenerateFromPassword([]byte("c-secret"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "creds.yaml")
+	body := "users:\n  c-device:\n    hash: \"" + string(h) + "\"\n    join: [\"c-auth/#\"]\n    emit: [\"c-auth/#\"]\n"
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// auth runs the C client with credentials: with the right password it
+// runs its demo in a room it may use; with a wrong one its HELLO is
+// refused with ERROR 308; in a room it may not join, its JOIN gets 207.
+func (e *env) auth(t *testing.T, transport string) {
+	addr := e.authSrv.TCPAddr()
+	if transport == "udp" {
+		addr = e.authSrv.UDPAddr()
+	}
+	host, port := hostPort(t, addr)
+
+	p := e.startWith(t, []string{"PD_USER=c-device", "PD_PASS=wrong"}, transport, host, port, "c-auth/x")
+	if l := p.expect("fail hello "); !strings.Contains(l, "code=308") {
+		t.Errorf("wrong password: got %q, want code=308", l)
+	}
+	if p.wait(); p.err == nil {
+		t.Error("wrong password: the C client exited 0")
+	}
+
+	p = e.startWith(t, []string{"PD_USER=c-device", "PD_PASS=c-secret"}, transport, host, port, "elsewhere")
+	p.expect("welcome sid=")
+	p.expect("fail join rc=") // ERROR 207: PD_EREJECT
+	p.wait()
+
+	room := "c-auth/" + transport
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	goc, err := client.Dial(ctx, "tcp://"+e.authSrv.TCPAddr().String(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer goc.Close()
+	if err := goc.Join(ctx, room); err != nil {
+		t.Fatal(err)
+	}
+	p = e.startWith(t, []string{"PD_USER=c-device", "PD_PASS=c-secret"}, transport, host, port, room)
+	p.expect("welcome sid=")
+	p.expect("joined room=" + room)
+	raw, _ := msgpack.Marshal("hi")
+	if err := goc.Emit(client.Emit{Rooms: []string{room}, Event: "ev", Raw: raw}); err != nil {
+		t.Fatal(err)
+	}
+	p.expect("message ")
+	p.expect("emitted event=reply")
+	p.expect("pong token=")
+	p.expect("bye")
+	p.wait()
 }
 
 // startServer starts an in-process packetd that stops when the test and
@@ -323,8 +404,18 @@ type proc struct {
 
 func (e *env) start(t *testing.T, args ...string) *proc {
 	t.Helper()
+	return e.startWith(t, nil, args...)
+}
+
+// startWith is start with environment variables added (the C client reads
+// its credentials from PD_USER, PD_PASS and PD_TOKEN).
+func (e *env) startWith(t *testing.T, environ []string, args ...string) *proc {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	p := &proc{t: t, cmd: exec.CommandContext(ctx, e.bin, args...), lines: make(chan string, 64)}
+	if environ != nil {
+		p.cmd.Env = append(os.Environ(), environ...)
+	}
 	p.cmd.Stderr = &p.stderr
 	out, err := p.cmd.StdoutPipe()
 	if err != nil {

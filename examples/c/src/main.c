@@ -20,6 +20,7 @@
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -531,6 +532,10 @@ int main(int argc, char **argv)
 	}
 	pd_init(&cli, &sock_io, udp);
 	cli.on_message = on_message;
+	/* credentials, for a server that authenticates (section 4.1.1) */
+	cli.auth_user = getenv("PD_USER");
+	cli.auth_pass = getenv("PD_PASS");
+	cli.auth_token = getenv("PD_TOKEN");
 	if (strncmp(scenario, "bad-", 4) == 0)
 		return run_bad(scenario + 4);
 	if (strncmp(scenario, "udp-", 4) == 0)

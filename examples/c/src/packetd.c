@@ -388,12 +388,26 @@ static int tx_end(pd_client *c, const mpw *w)
 static int send_hello(pd_client *c, uint32_t keepalive)
 {
 	mpw w;
-	uint32_t fields = (keepalive ? 1u : 0u) + (c->udp ? 1u : 0u);
+	uint32_t fields = (keepalive ? 1u : 0u) + (c->udp ? 1u : 0u) +
+	                  (c->auth_user ? 1u : 0u) + (c->auth_pass ? 1u : 0u) +
+	                  (c->auth_token ? 1u : 0u);
 	tx_begin(c, &w, PD_HELLO, c->nonce);
 	if (fields) mpw_map(&w, fields);
 	if (keepalive) {
 		mpw_str(&w, "keepalive", 9);
 		mpw_uint(&w, keepalive);
+	}
+	if (c->auth_user) {
+		mpw_str(&w, "user", 4);
+		mpw_str(&w, c->auth_user, strlen(c->auth_user));
+	}
+	if (c->auth_pass) {
+		mpw_str(&w, "pass", 4);
+		mpw_str(&w, c->auth_pass, strlen(c->auth_pass));
+	}
+	if (c->auth_token) {
+		mpw_str(&w, "token", 5);
+		mpw_str(&w, c->auth_token, strlen(c->auth_token));
 	}
 	if (c->udp) {
 		/* section 6.2: prefix + header + body >= 64 bytes; the pad

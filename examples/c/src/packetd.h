@@ -130,6 +130,11 @@ struct pd_client {
 	char close_msg[64];
 	pd_message_fn on_message;
 	void *user;
+	/* Credentials sent in the HELLO (section 4.1.1), NUL-terminated, or
+	 * NULL: a user of the server's credentials file and its password, or
+	 * a token (JWT). Set them after pd_init(). Refused: pd_hello() gives
+	 * PD_CLOSED with close_code 308 (309: too many attempts, wait). */
+	const char *auth_user, *auth_pass, *auth_token;
 	uint8_t token[PD_TOKEN_MAX]; uint8_t token_len; /* of pd_ping()'s PING */
 	/* receive side */
 	size_t rx_len, rx_used;  /* TCP: bytes buffered, bytes of the last frame */
