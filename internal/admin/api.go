@@ -2,6 +2,7 @@ package admin
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"slices"
 	"strconv"
@@ -193,6 +194,29 @@ func (s *Server) disconnect(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Info("admin: session disconnected", "session", info.ID, "client", info.ClientID, "from", r.RemoteAddr)
 	writeJSON(w, http.StatusOK, disconnectedJSON{Disconnected: info.ID, Code: int(codec.CodeDisconnected)})
+}
+
+// backup streams a consistent copy of the data file (docs/OPERATIONS.md,
+// "Upgrades and backups"); 409 when the store is in memory.
+func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Disposition", `attachment; filename="packetd.db"`)
+	w.Header().Set("Cache-Control", "no-store")
+	n, err := s.broker.Backup(w)
+	switch {
+	case errors.Is(err, broker.ErrNoBackup):
+		w.Header().Del("Content-Disposition")
+		writeJSON(w, http.StatusConflict, errorJSON{"the store is in memory (-memory): there is no data file to back up"})
+	case err != nil && n == 0:
+		w.Header().Del("Content-Disposition")
+		writeJSON(w, http.StatusInternalServerError, errorJSON{err.Error()})
+		s.log.Error("admin: backup failed", "err", err)
+	case err != nil: // the status went out with the first bytes
+		s.log.Error("admin: backup failed part way: the client got a torn copy", "bytes", n, "err", err)
+		panic(http.ErrAbortHandler) // abort the response, so the copy cannot pass for whole
+	default:
+		s.log.Info("admin: backup taken", "bytes", n, "from", r.RemoteAddr)
+	}
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -2,6 +2,8 @@ package broker
 
 import (
 	"context"
+	"errors"
+	"io"
 	"log/slog"
 	"net/netip"
 	"slices"
@@ -196,6 +198,21 @@ func (b *Broker) Disconnect(id string) bool {
 
 // StoreStats returns the store's counters.
 func (b *Broker) StoreStats() store.Stats { return b.store.Stats() }
+
+// ErrNoBackup is returned by Backup when the store keeps nothing on disk.
+var ErrNoBackup = errors.New("broker: the store is in memory: nothing to back up")
+
+// Backup writes a consistent copy of the store's data file to w while the
+// broker runs (store.Bolt.Backup), or fails with ErrNoBackup.
+func (b *Broker) Backup(w io.Writer) (int64, error) {
+	bk, ok := b.store.(interface {
+		Backup(io.Writer) (int64, error)
+	})
+	if !ok {
+		return 0, ErrNoBackup
+	}
+	return bk.Backup(w)
+}
 
 // debugSession logs msg about s at DEBUG with the session's id, client id
 // and, if p is not nil, its transport and address. It costs nothing when
