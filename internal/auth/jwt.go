@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/packetd/packetd/codec"
 )
 
 // JWTConfig configures token authentication. At least one key file must
@@ -188,7 +190,7 @@ func (j *JWT) Authenticate(req *Request) (Grant, error) {
 		return Grant{}, &tokenError{err}
 	}
 	principal, _ := claims[j.cfg.ClientClaim].(string)
-	if principal == "" || len(principal) > 128 {
+	if principal == "" || len(principal) > codec.MaxClientID {
 		return Grant{}, deny(fmt.Sprintf("token: claim %q is not a client id", j.cfg.ClientClaim))
 	}
 	var join, emit []string

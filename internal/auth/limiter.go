@@ -28,7 +28,7 @@ func ParseRate(s string) (Rate, error) {
 	}
 	var r Rate
 	var err error
-	if r.N, err = strconv.Atoi(n); err != nil || r.N < 0 {
+	if r.N, err = strconv.Atoi(n); err != nil || r.N < 0 || r.N > 1_000_000_000 {
 		return Rate{}, fmt.Errorf("rate %q: %q is not a count", s, n)
 	}
 	if r.Per, err = time.ParseDuration(per); err != nil || r.Per <= 0 {
