@@ -32,6 +32,7 @@ const (
 	CodeTooLarge       Code = 205 // the MESSAGE an EMIT would make exceeds max_frame
 	CodeInvalidEmit    Code = 206 // UDP: a QoS 1 EMIT's body is invalid; its number is used up
 	CodeForbidden      Code = 207 // the session may not JOIN or EMIT to a room (ACL); msg names it
+	CodeRoomFull       Code = 208 // a room to JOIN holds the most members the server allows
 
 	// Server conditions: the session ends.
 	CodeServerFull       Code = 300 // session limit reached
@@ -44,6 +45,7 @@ const (
 	CodeDisconnected     Code = 307 // an operator ended the session (packetd's admin API)
 	CodeNotAuthorized    Code = 308 // HELLO's credentials were refused, or required and missing
 	CodeTooManyAttempts  Code = 309 // too many HELLOs, or failed authentications, from the address
+	CodeRateLimited      Code = 310 // the session sent more packets or bytes a second than the server allows
 )
 
 var codeText = map[Code]string{
@@ -63,6 +65,7 @@ var codeText = map[Code]string{
 	CodeTooLarge:           "message too large",
 	CodeInvalidEmit:        "invalid EMIT body",
 	CodeForbidden:          "permission denied",
+	CodeRoomFull:           "room full",
 	CodeServerFull:         "server full",
 	CodeShuttingDown:       "server shutting down",
 	CodeIdleTimeout:        "idle timeout",
@@ -73,6 +76,7 @@ var codeText = map[Code]string{
 	CodeDisconnected:       "disconnected by operator",
 	CodeNotAuthorized:      "not authorized",
 	CodeTooManyAttempts:    "too many attempts",
+	CodeRateLimited:        "rate limit exceeded",
 }
 
 // Fatal reports whether an ERROR or BYE with this code ends the session.

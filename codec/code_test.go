@@ -32,6 +32,7 @@ var codeTable = []struct {
 	{codec.CodeTooLarge, 205, false, "message too large"},
 	{codec.CodeInvalidEmit, 206, false, "invalid EMIT body"},
 	{codec.CodeForbidden, 207, false, "permission denied"},
+	{codec.CodeRoomFull, 208, false, "room full"},
 	{codec.CodeServerFull, 300, true, "server full"},
 	{codec.CodeShuttingDown, 301, true, "server shutting down"},
 	{codec.CodeIdleTimeout, 302, true, "idle timeout"},
@@ -42,6 +43,7 @@ var codeTable = []struct {
 	{codec.CodeDisconnected, 307, true, "disconnected by operator"},
 	{codec.CodeNotAuthorized, 308, true, "not authorized"},
 	{codec.CodeTooManyAttempts, 309, true, "too many attempts"},
+	{codec.CodeRateLimited, 310, true, "rate limit exceeded"},
 }
 
 func TestCodes(t *testing.T) {
@@ -63,7 +65,7 @@ func TestCodes(t *testing.T) {
 			}
 		})
 	}
-	for _, c := range []codec.Code{1, 99, 107, 199, 208, 299, 310, 65535} {
+	for _, c := range []codec.Code{1, 99, 107, 199, 209, 299, 311, 65535} {
 		if c.Known() {
 			t.Errorf("Code(%d).Known() = true, want false", c)
 		}

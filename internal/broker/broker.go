@@ -74,7 +74,7 @@ func New(cfg Config, hub *deliver.Hub, st *stats.Stats) (*Broker, error) {
 	for b.epoch == 0 {
 		b.epoch = uint32(randomID())
 	}
-	b.adapter, err = rooms.NewLocal(rooms.Config{MaxRoomsPerMember: c.MaxRooms, Sink: b})
+	b.adapter, err = rooms.NewLocal(rooms.Config{MaxRoomsPerMember: c.MaxRooms, MaxMembersPerRoom: c.MaxRoomMembers, Sink: b})
 	if err != nil {
 		return nil, err
 	}
@@ -114,7 +114,7 @@ func (b *Broker) Close() error {
 }
 
 func (b *Broker) newSession(clientID string, persistent bool) *Session {
-	s := &Session{b: b, clientID: clientID, persistent: persistent}
+	s := &Session{b: b, clientID: clientID, persistent: persistent, limit: newRateLimit(&b.cfg, time.Now())}
 	if persistent {
 		s.offline = &offlineMember{s: s}
 		s.qosLocked() // a persistent session exists to queue

@@ -97,6 +97,19 @@ type Config struct {
 	DedupIDs      int           // QoS 1 EMIT ids remembered per session to drop resent copies; default 1024
 	Tick          time.Duration // retransmission and expiry sweep period; default 100 ms
 
+	// Per-session rate limits, token buckets with a burst of one second's
+	// worth: the packets a client sends of its own accord (EMIT, JOIN,
+	// LEAVE, PING; not the ACKs and PONGs that answer the server), and
+	// their bytes (header and body). A packet beyond either ends the
+	// session with ERROR 310. 0: no limit (the default: one publisher
+	// fanning out to a room is packetd's core workload).
+	PacketRate int // packets a second, at most MaxRate
+	ByteRate   int // bytes a second, at most MaxRate
+
+	// MaxRoomMembers is how many members one room may hold; a JOIN
+	// beyond it gets ERROR 208. 0: no limit but MaxSessions.
+	MaxRoomMembers int
+
 	// Auth checks each HELLO (credentials, per-address limits) and grants
 	// the session its permissions; nil lets every HELLO in, allowed
 	// everything.
@@ -148,7 +161,8 @@ func (c *Config) withDefaults() (Config, error) {
 	}
 	switch {
 	case out.MaxSessions < 0, out.MaxRooms < 0, out.MaxTargets < 0, out.MaxFrame < 0, out.MaxDatagram < 0,
-		out.Inflight < 0, out.QueueMessages < 0, out.QueueBytes < 0, out.MaxRetries < 0, out.DedupIDs < 0:
+		out.Inflight < 0, out.QueueMessages < 0, out.QueueBytes < 0, out.MaxRetries < 0, out.DedupIDs < 0,
+		out.PacketRate < 0, out.ByteRate < 0, out.MaxRoomMembers < 0:
 		return out, errors.New("broker: negative limit")
 	case out.MaxKeepAlive > maxUint16Field*time.Second, out.MaxRooms > maxUint16Field, out.MaxInflight > maxUint16Field:
 		// WELCOME announces them; wider, it would outgrow MaxWelcome.
@@ -161,6 +175,8 @@ func (c *Config) withDefaults() (Config, error) {
 		return out, fmt.Errorf("broker: keepalive bounds [%v, %v] invalid", out.MinKeepAlive, out.MaxKeepAlive)
 	case out.KeepAlive < out.MinKeepAlive || out.KeepAlive > out.MaxKeepAlive:
 		return out, fmt.Errorf("broker: keepalive %v outside [%v, %v]", out.KeepAlive, out.MinKeepAlive, out.MaxKeepAlive)
+	case out.PacketRate > MaxRate || out.ByteRate > MaxRate:
+		return out, fmt.Errorf("broker: rate limits %d packets/s, %d bytes/s: at most %d", out.PacketRate, out.ByteRate, MaxRate)
 	case out.Inflight > out.MaxInflight:
 		return out, fmt.Errorf("broker: inflight %d above the maximum %d", out.Inflight, out.MaxInflight)
 	case out.Expiry > out.MaxExpiry:

@@ -44,6 +44,19 @@ func fatal(c codec.Code) Verdict { return Verdict{End: true, Code: c} }
 // that the datagram was invalid.
 func (b *Broker) Handle(w *Worker, p Peer, pkt codec.Packet) Verdict {
 	s := p.Session()
+	if s.limit != nil && pkt.Type != codec.TypeAck && pkt.Type != codec.TypePong && pkt.Type != codec.TypeBye &&
+		!s.limit.allow(time.Now().UnixNano(), codec.HeaderLen+len(pkt.Body)) {
+		if !p.Reliable() {
+			// Over UDP a datagram beyond the limit costs only itself, as
+			// an invalid one does: dropped, counted, the session goes on.
+			b.stats.RateLimitedDrops.Add(1)
+			return proceed
+		}
+		b.stats.RateLimited.Add(1)
+		b.log.Warn("session over its rate limit: disconnected", "session", s.name, "client", s.clientID,
+			"remote", p.Remote().String(), "packets_per_second", b.cfg.PacketRate, "bytes_per_second", b.cfg.ByteRate)
+		return fatal(codec.CodeRateLimited)
+	}
 	switch pkt.Type {
 	case codec.TypeJoin, codec.TypeLeave:
 		return b.joinLeave(w, p, s, pkt)
@@ -107,6 +120,9 @@ func (b *Broker) joinLeave(w *Worker, p Peer, s *Session, pkt codec.Packet) Verd
 		return proceed
 	case errors.Is(err, rooms.ErrTooManyRooms):
 		return b.refuse(w, p, pkt.ID, codec.CodeTooManyRooms)
+	case errors.Is(err, rooms.ErrRoomFull):
+		b.stats.RoomFull.Add(1)
+		return b.refuse(w, p, pkt.ID, codec.CodeRoomFull)
 	case errors.Is(err, rooms.ErrOwnRoom):
 		return b.refuse(w, p, pkt.ID, codec.CodeInvalidRoom)
 	default: // the session ended concurrently (expiry, takeover, shutdown)

@@ -129,6 +129,9 @@ var families = []family{
 		typ: prometheus.CounterValue, label: "reason", fields: map[string]string{"protocol": "TLSHandshakeFails", "client_certificate": "TLSBadClientCerts", "timeout": "TLSHandshakeSlow"}},
 	counter("token_expiries_total", "Connections ended because the token that opened their session expired (BYE 308).", "TokenExpiries"),
 	counter("permission_denied_total", "JOINs and EMITs refused by the session's permissions (ERROR 207).", "PermissionDenied"),
+	counter("rate_limited_total", "TCP sessions ended for sending more packets or bytes a second than -session-packet-rate or -session-byte-rate allow (ERROR 310).", "RateLimited"),
+	counter("rate_limited_datagrams_total", "UDP datagrams dropped for going beyond -session-packet-rate or -session-byte-rate (the session goes on).", "RateLimitedDrops"),
+	counter("room_full_total", "JOINs refused because a room held -max-room-members members (ERROR 208).", "RoomFull"),
 }
 
 // fieldsDone are stats fields exported otherwise (emits, histograms).

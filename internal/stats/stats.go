@@ -70,6 +70,9 @@ type Stats struct {
 	HelloRateLimited atomic.Uint64 // HELLOs refused: too many HELLOs from the address (ERROR 309)
 	PermissionDenied atomic.Uint64 // JOINs and EMITs refused by the session's permissions (ERROR 207)
 	TokenExpiries    atomic.Uint64 // connections ended because the token that opened their session expired (BYE 308)
+	RateLimited      atomic.Uint64 // TCP sessions ended for sending beyond -session-packet-rate or -session-byte-rate (ERROR 310)
+	RateLimitedDrops atomic.Uint64 // UDP datagrams dropped for the same reason (the session goes on)
+	RoomFull         atomic.Uint64 // JOINs refused because a room held -max-room-members (ERROR 208)
 	AuthThrottled    atomic.Uint64 // HELLOs refused unchecked: the server-wide budget of password checks was spent (ERROR 309)
 
 	// Operations.
