@@ -55,6 +55,9 @@ func TestResumeAcrossTransports(t *testing.T) {
 		u.Request(codec.Header{Type: codec.TypeAck, ID: p.ID}, nil)
 		next++
 	}
+	// The ACKs are handled by the UDP loop; message 3 and the takeover
+	// below by TCP's: wait for them, or 2 may come again on TCP before 3.
+	testutil.WaitFor(t, "the UDP ACKs handled", func() bool { return srv.Stats.Acked.Load() >= 2 })
 	publish(3, "live over UDP")
 	p := u.MustNext()
 	for p.Type != codec.TypeMessage || p.ID < 3 {
