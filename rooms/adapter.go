@@ -4,6 +4,7 @@ import (
 	"hash/maphash"
 	"slices"
 	"sync"
+	"sync/atomic"
 )
 
 // Adapter is the room adapter the server uses: membership, broadcast and
@@ -69,7 +70,7 @@ var _ Adapter = (*Local)(nil)
 // while calling the Sink.
 type Local struct {
 	maxRooms   int
-	maxMembers int // per room; 0: no limit
+	maxMembers atomic.Int64 // per room; 0: no limit
 	sink       Sink
 	seed       maphash.Seed
 	events     subscribers
@@ -87,11 +88,11 @@ func NewLocal(cfg Config) (*Local, error) {
 		return nil, err
 	}
 	l := &Local{
-		maxRooms:   cfg.MaxRoomsPerMember,
-		maxMembers: cfg.MaxMembersPerRoom,
-		sink:       cfg.Sink,
-		seed:       maphash.MakeSeed(),
+		maxRooms: cfg.MaxRoomsPerMember,
+		sink:     cfg.Sink,
+		seed:     maphash.MakeSeed(),
 	}
+	l.maxMembers.Store(int64(cfg.MaxMembersPerRoom))
 	l.scratch.New = func() any { return new(scratch) }
 	for i := range l.rooms {
 		l.rooms[i].rooms = make(map[string]*room)
@@ -152,12 +153,12 @@ func (l *Local) Join(id string, rooms ...[]byte) error {
 		}
 		fresh = append(fresh, i)
 	}
-	if l.maxMembers > 0 {
+	if most := int(l.maxMembers.Load()); most > 0 {
 		// Checked before any is joined, so that a full room leaves the
 		// member as it was. Joins racing for a room's last places may
 		// take it a few members past the limit: each checks alone.
 		for _, i := range fresh {
-			if l.roomSize(string(rooms[i])) >= l.maxMembers {
+			if l.roomSize(string(rooms[i])) >= most {
 				return ErrRoomFull
 			}
 		}
@@ -167,6 +168,10 @@ func (l *Local) Join(id string, rooms ...[]byte) error {
 	}
 	return nil
 }
+
+// SetMaxMembersPerRoom changes Config.MaxMembersPerRoom for the Joins
+// from now on (members beyond it stay); n < 0 counts as 0, no limit.
+func (l *Local) SetMaxMembersPerRoom(n int) { l.maxMembers.Store(int64(max(n, 0))) }
 
 // lockMember returns the state of member id with its lock held, or
 // ErrUnknownMember if there is no such member (or it is being removed).

@@ -13,6 +13,8 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -99,7 +101,9 @@ func run(args, environ []string, stderr io.Writer) error {
 	if o.printConfig {
 		return config.Print(os.Stdout, o.fs, o.loaded, notSettings...)
 	}
-	log, err := newLogger(o.logFormat, o.logLevel, stderr)
+	level := new(slog.LevelVar)
+	level.Set(o.logLevel)
+	log, err := newLogger(o.logFormat, level, stderr)
 	if err != nil {
 		return err
 	}
@@ -127,7 +131,7 @@ func run(args, environ []string, stderr io.Writer) error {
 	for running := true; running; {
 		select {
 		case <-hup:
-			reload(srv, log)
+			reload(args, environ, o, srv, log, level)
 		case <-ctx.Done():
 			running = false
 		}
@@ -143,20 +147,66 @@ func run(args, environ []string, stderr io.Writer) error {
 	return nil
 }
 
-// reload handles SIGHUP: credentials and token keys, TLS certificates
-// and client CAs are read again; each keeps its current contents if the
-// new ones are invalid (logged). Sessions are not disturbed.
-func reload(srv *server.Server, log *slog.Logger) {
+// reload handles SIGHUP. It reads the configuration again (file,
+// environment, command line) and applies what may change while sessions
+// run: the TLS certificate, key and client CA files (read again, from new
+// paths if they changed), the credentials and token key files (read
+// again), the per-session rate limits, the members a room may hold, and
+// the log level. Settings that need a restart are named in a warning, and
+// stay as they run until then. What fails keeps its current state; an
+// invalid configuration changes nothing but the files read again.
+// Sessions are not disturbed. cur becomes what runs.
+func reload(args, environ []string, cur *options, srv *server.Server, log *slog.Logger, level *slog.LevelVar) {
 	log.Info("SIGHUP: reloading")
-	errAuth, errTLS := srv.ReloadAuth(), srv.ReloadTLS()
-	if err := errors.Join(errAuth, errTLS); err != nil {
-		log.Error("SIGHUP: reload incomplete; what failed keeps its previous contents", "err", err)
+	next, err := parse(args, environ, io.Discard)
+	if err != nil {
+		log.Error("SIGHUP: the configuration is invalid; the running settings stay (files are read again)", "err", err)
+		next = cur
+	}
+	var applied, restart []string
+	tlsFiles := false
+	for _, k := range changedSettings(cur.fs, next.fs) {
+		switch k {
+		case "tls-cert", "tls-key", "tls-client-ca":
+			tlsFiles = true
+		case "session-packet-rate", "session-byte-rate", "max-room-members", "log-level":
+		default:
+			restart = append(restart, k)
+			continue
+		}
+		applied = append(applied, k)
+		_ = cur.fs.Set(k, next.fs.Lookup(k).Value.String()) // valid: next parsed it
+	}
+	errTLS := srv.ReloadTLS()
+	if tlsFiles {
+		errTLS = srv.ReloadTLSFiles(next.cfg.TLS.CertFile, next.cfg.TLS.KeyFile, next.cfg.TLS.ClientCAFile)
+	}
+	b := next.cfg.Broker
+	err = errors.Join(errTLS, srv.ReloadAuth(), srv.Broker.SetLimits(b.PacketRate, b.ByteRate, b.MaxRoomMembers))
+	level.Set(next.logLevel)
+	if len(restart) > 0 {
+		log.Warn("SIGHUP: settings changed that take effect on a restart; they run as before", "settings", strings.Join(restart, ","))
+	}
+	if err != nil {
+		log.Error("SIGHUP: reload incomplete; what failed keeps its previous state", "err", err, "changed", strings.Join(applied, ","))
 		return
 	}
-	log.Info("SIGHUP: reloaded")
+	log.Info("SIGHUP: reloaded", "changed", strings.Join(applied, ","))
 }
 
-func newLogger(format string, level slog.Level, w io.Writer) (*slog.Logger, error) {
+// changedSettings returns the names of the flags whose values differ
+// between a and b (two parses of the same flag set).
+func changedSettings(a, b *flag.FlagSet) []string {
+	var out []string
+	a.VisitAll(func(f *flag.Flag) {
+		if g := b.Lookup(f.Name); g != nil && g.Value.String() != f.Value.String() && !slices.Contains(notSettings, f.Name) {
+			out = append(out, f.Name)
+		}
+	})
+	return out
+}
+
+func newLogger(format string, level slog.Leveler, w io.Writer) (*slog.Logger, error) {
 	opts := &slog.HandlerOptions{Level: level}
 	switch format {
 	case "text":

@@ -40,6 +40,7 @@ type Broker struct {
 	log     *slog.Logger
 	server  []byte // cfg.Server
 	epoch   uint32 // announced in WELCOME: changes when the server restarts
+	limits  limits // cfg.PacketRate and ByteRate, or SetLimits's
 
 	sessions atomic.Int64  // sessions, online or stored
 	seq      atomic.Uint64 // last message sequence number handed out
@@ -78,6 +79,8 @@ func New(cfg Config, hub *deliver.Hub, st *stats.Stats) (*Broker, error) {
 	if err != nil {
 		return nil, err
 	}
+	b.limits.packetRate.Store(int64(c.PacketRate))
+	b.limits.byteRate.Store(int64(c.ByteRate))
 	b.timer = b.NewWorker(deliver.NewOutbox(deliver.NoGroup, st))
 	b.ackW = b.NewWorker(deliver.NewOutbox(deliver.NoGroup, st))
 	if err := b.recover(); err != nil {
@@ -114,7 +117,7 @@ func (b *Broker) Close() error {
 }
 
 func (b *Broker) newSession(clientID string, persistent bool) *Session {
-	s := &Session{b: b, clientID: clientID, persistent: persistent, limit: newRateLimit(&b.cfg, time.Now())}
+	s := &Session{b: b, clientID: clientID, persistent: persistent}
 	if persistent {
 		s.offline = &offlineMember{s: s}
 		s.qosLocked() // a persistent session exists to queue

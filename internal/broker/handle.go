@@ -44,8 +44,8 @@ func fatal(c codec.Code) Verdict { return Verdict{End: true, Code: c} }
 // that the datagram was invalid.
 func (b *Broker) Handle(w *Worker, p Peer, pkt codec.Packet) Verdict {
 	s := p.Session()
-	if s.limit != nil && pkt.Type != codec.TypeAck && pkt.Type != codec.TypePong && pkt.Type != codec.TypeBye &&
-		!s.limit.allow(time.Now().UnixNano(), codec.HeaderLen+len(pkt.Body)) {
+	if pkt.Type != codec.TypeAck && pkt.Type != codec.TypePong && pkt.Type != codec.TypeBye &&
+		!s.allow(&b.limits, codec.HeaderLen+len(pkt.Body)) {
 		if !p.Reliable() {
 			// Over UDP a datagram beyond the limit costs only itself, as
 			// an invalid one does: dropped, counted, the session goes on.
@@ -54,7 +54,7 @@ func (b *Broker) Handle(w *Worker, p Peer, pkt codec.Packet) Verdict {
 		}
 		b.stats.RateLimited.Add(1)
 		b.log.Warn("session over its rate limit: disconnected", "session", s.name, "client", s.clientID,
-			"remote", p.Remote().String(), "packets_per_second", b.cfg.PacketRate, "bytes_per_second", b.cfg.ByteRate)
+			"remote", p.Remote().String(), "packets_per_second", b.limits.packetRate.Load(), "bytes_per_second", b.limits.byteRate.Load())
 		return fatal(codec.CodeRateLimited)
 	}
 	switch pkt.Type {

@@ -1,11 +1,38 @@
 package broker
 
-import "time"
+import (
+	"fmt"
+	"sync/atomic"
+	"time"
+)
+
+// MaxRate is the largest packet or byte rate: a second's worth of tokens,
+// in nanosecond units, must fit an int64.
+const MaxRate = 1 << 32
+
+// limits are the broker's limits that a reload may change while sessions
+// run (SetLimits); Handle and Join read them per request.
+type limits struct {
+	packetRate, byteRate atomic.Int64 // per session, a second; 0: no limit
+}
+
+// SetLimits changes the per-session rate limits and the members a room
+// may hold, for the packets and JOINs from now on (a configuration
+// reload); 0 turns a limit off. Sessions keep the tokens they have.
+func (b *Broker) SetLimits(packetRate, byteRate, maxRoomMembers int) error {
+	if packetRate < 0 || byteRate < 0 || maxRoomMembers < 0 || packetRate > MaxRate || byteRate > MaxRate {
+		return fmt.Errorf("broker: limits %d packets/s, %d bytes/s, %d members: each from 0 to %d", packetRate, byteRate, maxRoomMembers, MaxRate)
+	}
+	b.limits.packetRate.Store(int64(packetRate))
+	b.limits.byteRate.Store(int64(byteRate))
+	b.adapter.SetMaxMembersPerRoom(maxRoomMembers)
+	return nil
+}
 
 // rateLimit is a session's token buckets: the packets and the bytes it may
-// send, each refilled at its rate per second up to one second's worth (the
-// burst). A packet beyond either ends the session with ERROR 310
-// (Handle). It is used by the session's peer's goroutine alone.
+// send, each refilled at the broker's rate per second up to one second's
+// worth (the burst). A packet beyond either is refused (Handle). It is
+// used by the session's peer's goroutine alone.
 type rateLimit struct {
 	packets, bytes bucket
 }
@@ -13,30 +40,23 @@ type rateLimit struct {
 // bucket holds tokens in nanosecond-scaled units: rate tokens a second
 // are rate units a nanosecond, so refilling needs no division.
 type bucket struct {
-	rate   int64 // tokens a second; 0: no limit
 	tokens int64 // times 1e9
-	last   int64 // unix nanoseconds of the last refill
+	last   int64 // unix nanoseconds of the last refill; 0: never
 }
 
-func newBucket(rate int64, now int64) bucket {
-	return bucket{rate: rate, tokens: rate * int64(time.Second), last: now}
-}
-
-// take removes n tokens if it can, after refilling for the time since the
-// last take.
-func (b *bucket) take(now, n int64) bool {
-	if b.rate == 0 {
-		return true
-	}
-	burst := b.rate * int64(time.Second)
-	if d := now - b.last; d > 0 {
-		if d >= int64(time.Second) {
-			b.tokens = burst // a second refills it whole (and cannot overflow)
-		} else {
-			b.tokens = min(b.tokens+d*b.rate, burst)
-		}
+// take removes n tokens at rate (a second, 0 < rate <= MaxRate) if it can,
+// after refilling for the time since the last take. A new bucket is full.
+func (b *bucket) take(now, n, rate int64) bool {
+	burst := rate * int64(time.Second)
+	switch d := now - b.last; {
+	case b.last == 0, d >= int64(time.Second):
+		b.tokens = burst // a second refills it whole (and cannot overflow)
+		b.last = now
+	case d > 0:
+		b.tokens = min(b.tokens+d*rate, burst)
 		b.last = now
 	}
+	b.tokens = min(b.tokens, burst) // the rate may have been lowered
 	need := n * int64(time.Second)
 	if b.tokens < need {
 		return false
@@ -45,21 +65,16 @@ func (b *bucket) take(now, n int64) bool {
 	return true
 }
 
-// MaxRate is the largest PacketRate or ByteRate: a second's worth of
-// tokens, in nanosecond units, must fit an int64.
-const MaxRate = 1 << 32
-
-// newRateLimit returns the limits cfg sets, nil if it sets none.
-func newRateLimit(cfg *Config, now time.Time) *rateLimit {
-	if cfg.PacketRate == 0 && cfg.ByteRate == 0 {
-		return nil
+// allow reports whether s may send a packet of size bytes now, within the
+// broker's rate limits, and takes its tokens.
+func (s *Session) allow(l *limits, size int) bool {
+	pr, br := l.packetRate.Load(), l.byteRate.Load()
+	if pr == 0 && br == 0 {
+		return true
 	}
-	t := now.UnixNano()
-	return &rateLimit{packets: newBucket(int64(cfg.PacketRate), t), bytes: newBucket(int64(cfg.ByteRate), t)}
-}
-
-// allow counts one packet of size bytes and reports whether it is within
-// both limits.
-func (r *rateLimit) allow(now int64, size int) bool {
-	return r.packets.take(now, 1) && r.bytes.take(now, int64(size))
+	if s.limit == nil {
+		s.limit = new(rateLimit)
+	}
+	now := time.Now().UnixNano()
+	return (pr == 0 || s.limit.packets.take(now, 1, pr)) && (br == 0 || s.limit.bytes.take(now, int64(size), br))
 }

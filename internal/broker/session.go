@@ -56,7 +56,7 @@ type Session struct {
 	persistent bool                      // outlives its connection (a client id and clean=false)
 	num        uint32                    // a persistent session's number in the store
 	offline    *offlineMember
-	limit      *rateLimit // nil: no rate limits; used by the peer's goroutine (Handle)
+	limit      *rateLimit // nil until a rate limit applies; used by the peer's goroutine (Handle)
 
 	mu         sync.Mutex // guards the fields below
 	peer       Peer       // nil while offline
