@@ -31,7 +31,7 @@ var rules = []rule{
 	{"internal/store", []string{"go.etcd.io/bbolt", "github.com/vmihailenco/msgpack/v5"}},
 	{"transport/tcp", []string{"github.com/panjf2000/gnet/v2", "golang.org/x/sys/unix", module + "/codec", module + "/internal/", module + "/transport/internal/"}},
 	{"transport/udp", []string{"github.com/panjf2000/gnet/v2", "golang.org/x/sys/unix", module + "/codec", module + "/internal/", module + "/transport/internal/"}},
-	{"transport/tlsterm", []string{module + "/internal/stats", module + "/transport/tcp"}},
+	{"transport/tlsterm", []string{module + "/codec", module + "/internal/stats", module + "/transport/tcp"}},
 	{"client", []string{module + "/codec", "github.com/vmihailenco/msgpack/v5"}},
 	{"internal/metrics", []string{"github.com/prometheus/", module + "/codec", module + "/internal/broker", module + "/internal/stats"}},
 	{"internal/admin", []string{"github.com/prometheus/", module + "/codec", module + "/rooms", module + "/internal/broker", module + "/internal/metrics", module + "/internal/stats"}},

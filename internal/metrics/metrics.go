@@ -131,6 +131,7 @@ var families = []family{
 	counter("permission_denied_total", "JOINs and EMITs refused by the session's permissions (ERROR 207).", "PermissionDenied"),
 	counter("rate_limited_total", "TCP sessions ended for sending more packets or bytes a second than -session-packet-rate or -session-byte-rate allow (ERROR 310).", "RateLimited"),
 	counter("rate_limited_datagrams_total", "UDP datagrams dropped for going beyond -session-packet-rate or -session-byte-rate (the session goes on).", "RateLimitedDrops"),
+	counter("connections_per_ip_refused_total", "TCP and TLS connections refused because their address (IPv6: /64) had -max-conns-per-ip connections open.", "ConnsPerIPRefused"),
 	counter("room_full_total", "JOINs refused because a room held -max-room-members members (ERROR 208).", "RoomFull"),
 }
 

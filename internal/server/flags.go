@@ -51,6 +51,7 @@ func AddFlags(fs *flag.FlagSet, d FlagDefaults) *Flags {
 	fs.IntVar(&c.UDP.MaxPending, "max-pending", 10_000, "UDP sessions awaiting address validation; further HELLOs are dropped")
 	fs.IntVar(&c.UDP.SocketBuffer, "udp-socket-buffer", 4<<20, "SO_RCVBUF/SO_SNDBUF to request for UDP sockets (the kernel caps it)")
 	fs.IntVar(&c.TCP.MaxConns, "max-conns", 0, "open TCP connections; 0 means the file-descriptor limit less 256")
+	fs.IntVar(&c.TCP.MaxConnsPerIP, "max-conns-per-ip", 1000, "open TCP and TLS connections from one address (IPv6: one /64), loopback not counted; beyond: ERROR 309 and a close; 0: no limit")
 	fs.IntVar(&c.Broker.MaxSessions, "max-sessions", 100_000, "sessions per process, both transports")
 	fs.IntVar(&c.Broker.MaxRooms, "max-rooms", 256, "rooms one session may join, its own room not counted")
 	fs.IntVar(&c.Broker.MaxTargets, "max-targets", 64, "rooms (and, separately, exceptions) one EMIT may name")

@@ -82,3 +82,29 @@ func TestRoomFull(t *testing.T) {
 		t.Errorf("RoomFull = %d, want 1", got)
 	}
 }
+
+// TestConnsPerIP: with -max-conns-per-ip 2 (loopback counted, for the
+// test) a third connection from the address gets ERROR 309 and is
+// closed; once one closes, a new one is served.
+func TestConnsPerIP(t *testing.T) {
+	t.Parallel()
+	srv := testutil.Start(t, func(c *server.Config) {
+		c.TCP.MaxConnsPerIP = 2
+		c.TCP.LimitLoopback = true
+	})
+	a := testutil.DialTCP(t, srv)
+	a.Hello(0)
+	b := testutil.DialTCP(t, srv)
+	b.Hello(0)
+	third := testutil.DialTCP(t, srv)
+	testutil.CheckError(t, third.MustNext(), codec.TypeError, 0, codec.CodeTooManyAttempts)
+	third.ExpectEOF()
+	if got := srv.Stats.ConnsPerIPRefused.Load(); got != 1 {
+		t.Errorf("ConnsPerIPRefused = %d, want 1", got)
+	}
+	a.Close()
+	testutil.WaitFor(t, "a's close handled", func() bool { return srv.Stats.TCPConns.Load() == 1 })
+	c := testutil.DialTCP(t, srv)
+	c.Hello(0)
+	b.Ping(1)
+}

@@ -64,16 +64,17 @@ type Stats struct {
 	StoreErrors      atomic.Uint64 // batches the store failed to write
 
 	// Authentication and permissions.
-	AuthOK           atomic.Uint64 // HELLOs authenticated with credentials (password, token, certificate)
-	AuthFailures     atomic.Uint64 // HELLOs refused: not authorized (ERROR 308)
-	AuthRateLimited  atomic.Uint64 // HELLOs refused unchecked: too many failed authentications from the address (ERROR 309)
-	HelloRateLimited atomic.Uint64 // HELLOs refused: too many HELLOs from the address (ERROR 309)
-	PermissionDenied atomic.Uint64 // JOINs and EMITs refused by the session's permissions (ERROR 207)
-	TokenExpiries    atomic.Uint64 // connections ended because the token that opened their session expired (BYE 308)
-	RateLimited      atomic.Uint64 // TCP sessions ended for sending beyond -session-packet-rate or -session-byte-rate (ERROR 310)
-	RateLimitedDrops atomic.Uint64 // UDP datagrams dropped for the same reason (the session goes on)
-	RoomFull         atomic.Uint64 // JOINs refused because a room held -max-room-members (ERROR 208)
-	AuthThrottled    atomic.Uint64 // HELLOs refused unchecked: the server-wide budget of password checks was spent (ERROR 309)
+	AuthOK            atomic.Uint64 // HELLOs authenticated with credentials (password, token, certificate)
+	AuthFailures      atomic.Uint64 // HELLOs refused: not authorized (ERROR 308)
+	AuthRateLimited   atomic.Uint64 // HELLOs refused unchecked: too many failed authentications from the address (ERROR 309)
+	HelloRateLimited  atomic.Uint64 // HELLOs refused: too many HELLOs from the address (ERROR 309)
+	PermissionDenied  atomic.Uint64 // JOINs and EMITs refused by the session's permissions (ERROR 207)
+	TokenExpiries     atomic.Uint64 // connections ended because the token that opened their session expired (BYE 308)
+	RateLimited       atomic.Uint64 // TCP sessions ended for sending beyond -session-packet-rate or -session-byte-rate (ERROR 310)
+	RateLimitedDrops  atomic.Uint64 // UDP datagrams dropped for the same reason (the session goes on)
+	RoomFull          atomic.Uint64 // JOINs refused because a room held -max-room-members (ERROR 208)
+	ConnsPerIPRefused atomic.Uint64 // TCP and TLS connections refused because their address had -max-conns-per-ip open (TCP: ERROR 309)
+	AuthThrottled     atomic.Uint64 // HELLOs refused unchecked: the server-wide budget of password checks was spent (ERROR 309)
 
 	// Operations.
 	AdminDisconnects atomic.Uint64 // sessions ended through the admin API (BYE 307)

@@ -8,6 +8,8 @@ import (
 	"os"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/packetd/packetd/codec"
 )
 
 // pipePeer is what the side that terminated a connection (TLS) verified:
@@ -20,23 +22,34 @@ type pipePeer struct {
 	identity  string
 }
 
-// Reserve takes one of MaxConns' slots for a connection that will be
-// handed over with Pipe, and reports whether one was free. The caller
-// gives the slot back with Release if it does not call Pipe.
-func (s *Server) Reserve() bool {
+// Reserve takes one of MaxConns' slots, and one of MaxConnsPerIP's for
+// the client address ip, for a connection that will be accepted or
+// handed over with Pipe. It returns codec.CodeNormal if both were free,
+// else the code to refuse the connection with: CodeServerFull, or
+// CodeTooManyAttempts for an address at its limit (counted). The caller
+// gives the slots back with Release if it does not use them.
+func (s *Server) Reserve(ip netip.Addr) codec.Code {
+	if !s.perIP.add(ip, s.cfg.MaxConnsPerIP) {
+		s.stats.ConnsPerIPRefused.Add(1)
+		return codec.CodeTooManyAttempts
+	}
 	for {
 		n := s.conns.Load()
 		if n >= int64(s.cfg.MaxConns) {
-			return false
+			s.perIP.done(ip, s.cfg.MaxConnsPerIP)
+			return codec.CodeServerFull
 		}
 		if s.conns.CompareAndSwap(n, n+1) {
-			return true
+			return codec.CodeNormal
 		}
 	}
 }
 
-// Release gives back a slot taken with Reserve.
-func (s *Server) Release() { s.conns.Add(-1) }
+// Release gives back the slots Reserve took for ip.
+func (s *Server) Release(ip netip.Addr) {
+	s.conns.Add(-1)
+	s.perIP.done(ip, s.cfg.MaxConnsPerIP)
+}
 
 // Pipe opens a connection into the server on behalf of a connection the
 // caller terminated itself, such as TLS: it returns one end of a Unix
@@ -49,16 +62,16 @@ func (s *Server) Release() { s.conns.Add(-1) }
 // given back when the connection closes, or at once if Pipe fails.
 func (s *Server) Pipe(transport string, remote netip.AddrPort, identity string) (*net.UnixConn, error) {
 	if s.stopping.Load() {
-		s.Release()
+		s.Release(remote.Addr())
 		return nil, errors.New("tcp: shutting down")
 	}
 	ours, theirs, err := socketPair()
 	if err != nil {
-		s.Release()
+		s.Release(remote.Addr())
 		return nil, fmt.Errorf("tcp: socketpair: %w", err)
 	}
 	if _, err := s.cli.EnrollContext(theirs, &pipePeer{transport: transport, remote: remote, identity: identity}); err != nil { // closes theirs either way
-		s.Release()
+		s.Release(remote.Addr())
 		_ = ours.Close()
 		return nil, fmt.Errorf("tcp: handing a connection to an event loop: %w", err)
 	}

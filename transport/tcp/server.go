@@ -41,6 +41,8 @@ type Config struct {
 	CloseGrace       time.Duration // how long a connection that was sent a fatal ERROR may linger; default 2 s
 	MaxOutbound      int           // bytes queued to one connection before messages are dropped; default 4 MiB
 	MaxConns         int           // open connections; default: the file-descriptor limit less 256
+	MaxConnsPerIP    int           // open connections from one address (IPv6: /64), loopback not counted; 0: no limit
+	LimitLoopback    bool          // count loopback addresses in MaxConnsPerIP too (tests)
 	TickInterval     time.Duration // timeout sweep period; default 1 s
 	Logger           *slog.Logger
 }
@@ -95,6 +97,7 @@ type Server struct {
 	cli      *gnet.Client
 	eng      gnet.Engine
 	conns    atomic.Int64  // connections enrolled and not yet closed, and slots reserved for Pipe
+	perIP    perIP         // connections by client address (MaxConnsPerIP)
 	accepted chan struct{} // closed when the accept loop has exited
 	stopping atomic.Bool   // Shutdown has begun: Pipe refuses
 	piped    sync.Map      // *conn -> *pipePeer: connections opened with Pipe
@@ -119,7 +122,7 @@ func New(cfg Config, b *broker.Broker, hub *deliver.Hub, st *stats.Stats) (*Serv
 	if err != nil {
 		return nil, err
 	}
-	return &Server{cfg: c, broker: b, hub: hub, stats: st, log: c.Logger,
+	return &Server{cfg: c, broker: b, hub: hub, stats: st, log: c.Logger, perIP: perIP{loopback: c.LimitLoopback},
 		accepted: make(chan struct{}), loops: make(map[gnet.EventLoop]*loop)}, nil
 }
 
@@ -183,12 +186,13 @@ func (s *Server) acceptLoop() {
 			failed("accept", err)
 			continue
 		}
-		if !s.Reserve() {
-			s.refuse(nc)
+		ip := remoteIP(nc.RemoteAddr())
+		if code := s.Reserve(ip); code != codec.CodeNormal {
+			s.Refuse(nc, code)
 			continue
 		}
 		if _, err := s.cli.EnrollContext(nc, nil); err != nil { // closes nc either way
-			s.Release()
+			s.Release(ip)
 			failed("handing a connection to an event loop", err)
 			continue
 		}
@@ -196,11 +200,14 @@ func (s *Server) acceptLoop() {
 	}
 }
 
-// refuse answers a connection over MaxConns with ERROR 300 and closes it.
-func (s *Server) refuse(nc net.Conn) {
-	s.stats.SessionsRefused.Add(1)
+// Refuse answers a connection Reserve refused with an ERROR with code
+// (300 over MaxConns, 309 over MaxConnsPerIP) and closes it.
+func (s *Server) Refuse(nc net.Conn, code codec.Code) {
+	if code == codec.CodeServerFull {
+		s.stats.SessionsRefused.Add(1)
+	}
 	frame := codec.AppendFrame(nil, codec.Header{Type: codec.TypeError},
-		&codec.Error{Code: uint16(codec.CodeServerFull), Msg: []byte(codec.CodeServerFull.String())})
+		&codec.Error{Code: uint16(code), Msg: []byte(code.String())})
 	_ = nc.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
 	_, _ = nc.Write(frame)
 	_ = nc.Close()
@@ -269,7 +276,7 @@ func (s *Server) OnClose(c gnet.Conn, err error) gnet.Action {
 	}
 	tc.closed = true
 	delete(tc.loop.conns, tc)
-	s.conns.Add(-1)
+	s.Release(tc.Remote().Addr())
 	clear(tc.pending)
 	tc.pending = nil
 	s.broker.Detach(tc.loop.w, tc)

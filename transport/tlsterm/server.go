@@ -29,6 +29,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/packetd/packetd/codec"
 	"github.com/packetd/packetd/internal/stats"
 	"github.com/packetd/packetd/transport/tcp"
 )
@@ -166,16 +167,19 @@ func (s *Server) acceptLoop() {
 			continue
 		}
 		pause = 0
-		if !s.tcp.Reserve() {
-			s.stats.SessionsRefused.Add(1)
-			_ = raw.Close()
+		ip := addrPort(raw.RemoteAddr()).Addr()
+		if code := s.tcp.Reserve(ip); code != codec.CodeNormal {
+			if code == codec.CodeServerFull {
+				s.stats.SessionsRefused.Add(1)
+			}
+			_ = raw.Close() // no ERROR: the client expects a TLS handshake
 			continue
 		}
 		c := &conn{raw: raw}
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()
-			s.tcp.Release()
+			s.tcp.Release(ip)
 			_ = raw.Close()
 			continue
 		}
@@ -214,7 +218,7 @@ func (s *Server) handshake(c *conn) (*tls.Conn, *net.UnixConn) {
 	tc := tls.Server(raw, s.base)
 	_ = raw.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
 	if err := tc.Handshake(); err != nil {
-		s.tcp.Release()
+		s.tcp.Release(remote.Addr())
 		_ = raw.Close()
 		s.mu.Lock()
 		closed := s.closed // Close ended it: not the client's failure
@@ -233,7 +237,7 @@ func (s *Server) handshake(c *conn) (*tls.Conn, *net.UnixConn) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		s.tcp.Release()
+		s.tcp.Release(remote.Addr())
 		_ = raw.Close()
 		return nil, nil
 	}
