@@ -242,9 +242,10 @@ func TestTLSPlaintextRefused(t *testing.T) {
 		t.Errorf("plaintext client: read %d bytes, then %v; want the connection closed", n, err)
 	}
 	testutil.WaitFor(t, "TLSHandshakeFails = 1", func() bool { return ts.Stats.TLSHandshakeFails.Load() == 1 })
-	if log := ts.log.String(); !strings.Contains(log, "tls: handshake failed") || !strings.Contains(log, `reason="not TLS"`) {
-		t.Errorf("log has no line for the refused handshake:\n%s", log)
-	}
+	testutil.WaitFor(t, "a log line for the refused handshake", func() bool { // logged after it is counted
+		log := ts.log.String()
+		return strings.Contains(log, "tls: handshake failed") && strings.Contains(log, `reason="not TLS"`)
+	})
 	c := testutil.Dial(t, ts.TLSURL(), ts.options(nil))
 	testutil.Join(t, c, "after")
 	if got := ts.Stats.TCPConns.Load(); got != 1 {
@@ -402,7 +403,9 @@ func serverCN(t *testing.T, ts *tlsServer) string {
 // then ends the stream in order (close_notify, no truncation error).
 func TestTLSShutdownBye(t *testing.T) {
 	t.Parallel()
-	ts := startTLS(t, nil, nil)
+	// The raw client reads only after Shutdown returned, which waits the
+	// close grace for it to close its side.
+	ts := startTLS(t, nil, func(c *server.Config) { c.TLS.CloseGrace = 100 * time.Millisecond })
 	c := ts.dialRaw(t, nil)
 	c.hello()
 	goClient := testutil.Dial(t, ts.TLSURL(), ts.options(nil))
@@ -420,7 +423,6 @@ func TestTLSShutdownBye(t *testing.T) {
 	if p, err := c.next(); !errors.Is(err, io.EOF) {
 		t.Errorf("after BYE: got %v, %v; want io.EOF (close_notify)", testutil.Describe(p), err)
 	}
-	_ = c.Close() // else the server waits the close grace for it
 	<-goClient.Done()
 	var se *client.ServerError
 	if err := goClient.Err(); !errors.As(err, &se) || se.Code != codec.CodeShuttingDown {
@@ -585,5 +587,30 @@ func TestTLSSlowReader(t *testing.T) {
 	testutil.Join(t, pub, "after-flood") // a round trip: the publisher is served
 	if _, ok := ts.Broker.LookupSession(reader.SessionID()); !ok {
 		t.Errorf("the healthy TLS subscriber lost its session")
+	}
+}
+
+// TestTLSProtocolError checks the fatal-ERROR path over TLS: a malformed
+// packet gets ERROR, then the server ends its stream in order
+// (close_notify, FIN) and counts it, as on plain TCP.
+func TestTLSProtocolError(t *testing.T) {
+	t.Parallel()
+	ts := startTLS(t, nil, nil)
+	c := ts.dialRaw(t, nil)
+	c.hello()
+	_ = c.SetWriteDeadline(time.Now().Add(testutil.Timeout))
+	if _, err := c.Write(testutil.RawFrame(bytes.Repeat([]byte{0xFF}, 16))); err != nil {
+		t.Fatal(err)
+	}
+	p, err := c.next()
+	if err != nil {
+		t.Fatalf("tls read: %v", err)
+	}
+	testutil.CheckError(t, p, codec.TypeError, 0, codec.CodeUnsupportedVersion)
+	if p, err := c.next(); !errors.Is(err, io.EOF) {
+		t.Errorf("after ERROR: got %v, %v; want io.EOF (close_notify)", testutil.Describe(p), err)
+	}
+	if got := ts.Stats.ProtocolErrors.Load(); got != 1 {
+		t.Errorf("Stats.ProtocolErrors: got %d, want 1", got)
 	}
 }
