@@ -614,3 +614,55 @@ func TestTLSProtocolError(t *testing.T) {
 		t.Errorf("Stats.ProtocolErrors: got %d, want 1", got)
 	}
 }
+
+// TestTLSVersions checks the versions served: 1.3 and 1.2 (with a client
+// certificate too, as embedded stacks do it), not 1.1; and a TLS 1.2
+// client that offers only CBC suites is refused.
+func TestTLSVersions(t *testing.T) {
+	t.Parallel()
+	devices := testutil.NewCA(t, "devices CA")
+	ts := startTLS(t, devices, nil)
+	cert := devices.Client(t, "mcu-1", nil)
+	tests := []struct {
+		name    string
+		min     uint16
+		max     uint16
+		suites  []uint16
+		want    uint16 // 0: refused
+	}{
+		{name: "1.3", min: tls.VersionTLS13, max: tls.VersionTLS13, want: tls.VersionTLS13},
+		{name: "1.2", min: tls.VersionTLS12, max: tls.VersionTLS12, want: tls.VersionTLS12},
+		{name: "1.2 ECDHE-ECDSA-AES128-GCM", min: tls.VersionTLS12, max: tls.VersionTLS12,
+			suites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256}, want: tls.VersionTLS12},
+		{name: "1.2 CBC only", min: tls.VersionTLS12, max: tls.VersionTLS12,
+			suites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA}},
+		{name: "1.1", min: tls.VersionTLS11, max: tls.VersionTLS11},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := &tls.Config{RootCAs: ts.ca.Pool(), Certificates: []tls.Certificate{cert},
+				MinVersion: tt.min, MaxVersion: tt.max, CipherSuites: tt.suites}
+			d := tls.Dialer{NetDialer: &net.Dialer{Timeout: testutil.Timeout}, Config: cfg}
+			nc, err := d.Dial("tcp", ts.TLSAddr().String())
+			if tt.want == 0 {
+				if err == nil {
+					_ = nc.Close()
+					t.Fatal("handshake succeeded, want it refused")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("dial: %v", err)
+			}
+			c := &rawTLS{Conn: nc.(*tls.Conn), t: t, fr: codec.NewFrameReader(nc, 64<<20)}
+			defer c.Close()
+			id := c.hello()
+			if v := c.ConnectionState().Version; v != tt.want {
+				t.Errorf("got version %x, want %x", v, tt.want)
+			}
+			if info, _ := ts.Broker.LookupSession(id); info.Identity != "mcu-1" {
+				t.Errorf("got identity %q, want mcu-1", info.Identity)
+			}
+		})
+	}
+}
