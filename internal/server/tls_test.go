@@ -624,11 +624,11 @@ func TestTLSVersions(t *testing.T) {
 	ts := startTLS(t, devices, nil)
 	cert := devices.Client(t, "mcu-1", nil)
 	tests := []struct {
-		name    string
-		min     uint16
-		max     uint16
-		suites  []uint16
-		want    uint16 // 0: refused
+		name   string
+		min    uint16
+		max    uint16
+		suites []uint16
+		want   uint16 // 0: refused
 	}{
 		{name: "1.3", min: tls.VersionTLS13, max: tls.VersionTLS13, want: tls.VersionTLS13},
 		{name: "1.2", min: tls.VersionTLS12, max: tls.VersionTLS12, want: tls.VersionTLS12},
