@@ -116,10 +116,13 @@ func (s *Session) info() (SessionInfo, bool) {
 	if s.qs != nil {
 		info.Queued, info.QueuedBytes, info.Inflight = s.qs.out.queued(), s.qs.out.bytes, s.qs.out.unacked
 	}
-	s.mu.Unlock()
 	if p != nil {
+		// Under s.mu: the transport detaches a closing peer under it
+		// before it frees the connection's state (gnet clears its
+		// addresses), so the peer is whole while it is s.peer.
 		info.Transport, info.Remote, info.Identity = transportOf(p), p.Remote(), p.Identity()
 	}
+	s.mu.Unlock()
 	if rooms := s.b.adapter.RoomsOf(s.name); len(rooms) > 1 {
 		info.Rooms = rooms[1:]
 	}

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"net/netip"
 	"time"
 
 	"github.com/packetd/packetd/codec"
@@ -100,12 +101,16 @@ func (b *Broker) expireAt(s *Session, p Peer, exp time.Time) {
 func (b *Broker) tokenExpired(s *Session, p Peer) {
 	s.mu.Lock()
 	current := s.peer == p && !s.closed
+	var remote netip.AddrPort
+	if current {
+		remote = p.Remote() // under s.mu: see Session.info
+	}
 	s.mu.Unlock()
 	if !current {
 		return
 	}
 	b.stats.TokenExpiries.Add(1)
-	b.log.Info("token expired: ending the connection", "session", s.name, "principal", s.principal, "remote", p.Remote())
+	b.log.Info("token expired: ending the connection", "session", s.name, "principal", s.principal, "remote", remote)
 	p.Kick(codec.CodeNotAuthorized)
 	w := b.NewWorker(deliver.NewOutbox(deliver.NoGroup, nil))
 	b.Detach(w, p)

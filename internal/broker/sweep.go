@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"net/netip"
 	"time"
 
 	"github.com/packetd/packetd/codec"
@@ -52,10 +53,14 @@ func (b *Broker) retransmit(now time.Time) {
 		if !alive {
 			s.mu.Lock()
 			p := s.peer
+			var remote netip.AddrPort
+			if p != nil {
+				remote = p.Remote() // under s.mu: see Session.info
+			}
 			s.mu.Unlock()
 			if p != nil {
 				b.stats.DeliveryTimeouts.Add(1)
-				b.log.Debug("QoS 1 message unacknowledged after every retry: client gone", "session", s.name, "client", s.clientID, "remote", p.Remote())
+				b.log.Debug("QoS 1 message unacknowledged after every retry: client gone", "session", s.name, "client", s.clientID, "remote", remote)
 				p.Kick(codec.CodeIdleTimeout) // in case it is there but deaf: it learns the connection ended
 				b.Detach(b.timer, p)
 			}
