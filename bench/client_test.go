@@ -20,7 +20,7 @@ import (
 func fakeTCP() *tcpSession { return &tcpSession{maxFrame: codec.DefaultMaxFrame} }
 
 func fakeUDP() *udpSession {
-	return &udpSession{welcome: welcomeInfo{sidNum: 0x5f0c7e3b9d2a4168}}
+	return &udpSession{welcome: welcomeInfo{key: 0xc4e1a7093b6d52f8}}
 }
 
 // TestSenderRecord checks that a sender's records are the EMITs codec

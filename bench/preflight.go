@@ -117,7 +117,7 @@ func (c *Config) checkSize(transport string, limit int) error {
 		msg := codec.Message{Rooms: emit.Rooms, From: make([]byte, 17), Data: emit.Data}
 		n := codec.PacketLen(&emit)
 		if transport == "udp" {
-			n += codec.SessionIDLen
+			n += codec.KeyLen
 		}
 		return n <= limit && codec.PacketLen(&msg) <= limit
 	}

@@ -29,7 +29,7 @@ type tcpSession struct {
 // welcomeInfo is what a load client keeps of its WELCOME.
 type welcomeInfo struct {
 	sid         []byte // "$" and 16 hex digits
-	sidNum      uint64
+	key         uint64 // UDP: the datagram prefix; 0 over TCP
 	keepAlive   time.Duration
 	maxFrame    int
 	maxDatagram int
@@ -160,21 +160,10 @@ func decodeWelcome(pkt []byte, wi *welcomeInfo) error {
 		return err
 	}
 	wi.sid = append([]byte(nil), w.SessionID...)
-	if len(wi.sid) != 17 {
+	if len(wi.sid) != 17 || wi.sid[0] != '$' {
 		return fmt.Errorf("bench: WELCOME sid %q", wi.sid)
 	}
-	for _, c := range wi.sid[1:] {
-		var v byte
-		switch {
-		case c >= '0' && c <= '9':
-			v = c - '0'
-		case c >= 'a' && c <= 'f':
-			v = c - 'a' + 10
-		default:
-			return fmt.Errorf("bench: WELCOME sid %q", wi.sid)
-		}
-		wi.sidNum = wi.sidNum<<4 | uint64(v)
-	}
+	wi.key = w.Key
 	wi.keepAlive = time.Duration(w.KeepAlive) * time.Second
 	wi.maxFrame = int(w.MaxFrame)
 	wi.maxDatagram = int(w.MaxDatagram)

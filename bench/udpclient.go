@@ -77,14 +77,17 @@ func (s *udpSession) handshake(ctx context.Context, hello *codec.Hello) error {
 	nonce := rand.Uint32() | 1
 	h := *hello
 	h.Pad = 0
-	for codec.SessionIDLen+codec.PacketLen(&h) < codec.MinHelloDatagram {
+	for codec.KeyLen+codec.PacketLen(&h) < codec.MinHelloDatagram {
 		h.Pad++ // PROTOCOL.md 6.2: the HELLO datagram is at least 64 bytes
 	}
-	dgram := codec.AppendPacket(codec.AppendSessionID(nil, 0), codec.Header{Type: codec.TypeHello, ID: nonce}, &h)
+	dgram := codec.AppendPacket(codec.AppendKey(nil, 0), codec.Header{Type: codec.TypeHello, ID: nonce}, &h)
 	err := s.exchange(ctx, dgram, func(pkt []byte) (bool, error) {
 		done, err := parseWelcome(pkt, nonce)
 		if done {
 			err = decodeWelcome(pkt, &s.welcome)
+			if err == nil && s.welcome.key == 0 {
+				err = errors.New("bench: WELCOME over UDP without a key")
+			}
 		}
 		return done, err
 	})
@@ -95,7 +98,7 @@ func (s *udpSession) handshake(ctx context.Context, hello *codec.Hello) error {
 	// tell a larger one (which it never sends).
 	s.buf = make([]byte, max(s.welcome.maxDatagram, codec.DefaultMaxDatagram)+1)
 	s.seg = 0
-	// Validate the address: the first datagram with the session id does.
+	// Validate the address: the first datagram with the key does.
 	ping := s.appendPacket(nil, codec.Header{Type: codec.TypePing, ID: pingID}, nil)
 	return s.exchange(ctx, ping[codec.LenPrefixLen:], func(pkt []byte) (bool, error) {
 		return answers(pkt, codec.TypePong, pingID)
@@ -226,16 +229,16 @@ func (s *udpSession) each(fn func(pkt []byte)) error {
 
 // appendPacket appends h and body in the layout send takes: a 4-byte
 // length (so that many datagrams can share one buffer), then the
-// datagram, session id first.
+// datagram, key first.
 func (s *udpSession) appendPacket(b []byte, h codec.Header, body codec.Body) []byte {
-	b = codec.AppendFrameLen(b, codec.SessionIDLen+codec.PacketLen(body))
-	b = codec.AppendSessionID(b, s.welcome.sidNum)
+	b = codec.AppendFrameLen(b, codec.KeyLen+codec.PacketLen(body))
+	b = codec.AppendKey(b, s.welcome.key)
 	return codec.AppendPacket(b, h, body)
 }
 
 // headerOffset is where the packet header starts in what appendPacket
 // appends.
-func (s *udpSession) headerOffset() int { return codec.LenPrefixLen + codec.SessionIDLen }
+func (s *udpSession) headerOffset() int { return codec.LenPrefixLen + codec.KeyLen }
 
 // send writes each datagram appendPacket appended to b.
 func (s *udpSession) send(b []byte) error {

@@ -6,8 +6,9 @@
 //	for m := range c.Messages() { ... }
 //
 // Over UDP the client pads its HELLO for the server's anti-amplification
-// budget, retransmits HELLO, JOIN and LEAVE until answered, carries its
-// session id in every datagram, and answers the server's path-validation
+// budget, retransmits HELLO, JOIN and LEAVE until answered, carries the
+// secret key of its WELCOME (not the public session id) in every datagram,
+// and answers the server's path-validation
 // PINGs, so a NAT rebinding does not lose the session.
 //
 // # QoS 1

@@ -21,10 +21,10 @@ func fast() *client.Options {
 
 // typeOf returns the packet type of a client datagram (after the session id).
 func typeOf(b []byte) codec.Type {
-	if len(b) < codec.SessionIDLen+codec.HeaderLen {
+	if len(b) < codec.KeyLen+codec.HeaderLen {
 		return 0
 	}
-	return codec.Type(b[codec.SessionIDLen+1])
+	return codec.Type(b[codec.KeyLen+1])
 }
 
 // TestUDPRetransmits loses the first HELLO, the first WELCOME, the first

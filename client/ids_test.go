@@ -31,8 +31,8 @@ func TestRequestIDs(t *testing.T) {
 		seen []sent
 	)
 	relay := testutil.NewUDPRelay(t, srv.UDPAddr().(*net.UDPAddr), func(d testutil.Direction, b []byte) bool {
-		if d == testutil.ToServer && len(b) >= codec.SessionIDLen+codec.HeaderLen {
-			h := b[codec.SessionIDLen:]
+		if d == testutil.ToServer && len(b) >= codec.KeyLen+codec.HeaderLen {
+			h := b[codec.KeyLen:]
 			mu.Lock()
 			seen = append(seen, sent{codec.Type(h[1]), h[2] & 3, binary.BigEndian.Uint32(h[4:8])})
 			mu.Unlock()

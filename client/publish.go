@@ -325,7 +325,7 @@ func (c *Client) encodeEmit(e *Emit) (codec.RawBody, error) {
 	c.mu.Lock()
 	limit := int(c.welcome.MaxFrame)
 	if c.scheme == "udp" {
-		n += codec.SessionIDLen
+		n += codec.KeyLen
 		limit = int(c.welcome.MaxDatagram)
 	}
 	c.mu.Unlock()

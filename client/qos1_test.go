@@ -189,7 +189,7 @@ func TestQoS1UDPGiveUpCloses(t *testing.T) {
 	testutil.Join(t, sub, "r")
 	// The path loses every copy of the first QoS 1 EMIT, and nothing else.
 	relay := testutil.NewUDPRelay(t, srv.UDPAddr().(*net.UDPAddr), func(d testutil.Direction, b []byte) bool {
-		h := b[min(len(b), codec.SessionIDLen):]
+		h := b[min(len(b), codec.KeyLen):]
 		return d == testutil.ToServer && len(h) >= codec.HeaderLen && codec.Type(h[1]) == codec.TypeEmit &&
 			h[2]&3 == 1 && h[4] == 0 && h[5] == 0 && h[6] == 0 && h[7] == 1
 	})

@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"net"
 	"sync"
@@ -187,14 +186,15 @@ func (t *tcpTransport) close() error {
 }
 
 // udpTransport sends each packet as one datagram, prefixed with the
-// session id.
+// key of the WELCOME (0 for the HELLO), which is secret: never the session
+// id.
 type udpTransport struct {
 	conn *net.UDPConn
 	opts Options
 	rbuf []byte
 
 	mu   sync.Mutex // guards the fields below
-	sid  uint64
+	key  uint64
 	wbuf []byte
 }
 
@@ -209,7 +209,7 @@ func dialUDP(ctx context.Context, addr string, o Options) (*udpTransport, error)
 
 func (t *udpTransport) handshake(ctx context.Context, id uint32, h *codec.Hello, w *codec.Welcome) error {
 	// Pad the HELLO so the server may answer it (anti-amplification).
-	for codec.SessionIDLen+codec.PacketLen(h) < codec.MinHelloDatagram {
+	for codec.KeyLen+codec.PacketLen(h) < codec.MinHelloDatagram {
 		h.Pad++
 	}
 	defer interruptible(ctx, t.conn)()
@@ -236,12 +236,11 @@ func (t *udpTransport) handshake(ctx context.Context, id uint32, h *codec.Hello,
 				break
 			}
 			if err := welcome(t.rbuf[:n], id, w); err == nil {
-				sid, err := parseSessionID(w.SessionID)
-				if err != nil {
-					return err
+				if w.Key == 0 {
+					return errors.New("client: WELCOME over UDP without a key")
 				}
 				t.mu.Lock()
-				t.sid = sid
+				t.key = w.Key
 				t.mu.Unlock()
 				return nil
 			} else if _, ok := err.(*ServerError); ok {
@@ -261,7 +260,7 @@ func (t *udpTransport) handshake(ctx context.Context, id uint32, h *codec.Hello,
 func (t *udpTransport) send(h codec.Header, body codec.Body) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	b := codec.AppendSessionID(t.wbuf[:0], t.sid)
+	b := codec.AppendKey(t.wbuf[:0], t.key)
 	b = codec.AppendPacket(b, h, body)
 	t.wbuf = b
 	_, err := t.conn.Write(b)
@@ -335,18 +334,6 @@ func welcome(raw []byte, id uint32, w *codec.Welcome) error {
 	default:
 		return errors.New("expected WELCOME, got " + p.Type.String())
 	}
-}
-
-// parseSessionID turns "$" + 16 hex digits into the datagram prefix value.
-func parseSessionID(s []byte) (uint64, error) {
-	if len(s) != 17 || s[0] != '$' {
-		return 0, errors.New("malformed session id " + string(s))
-	}
-	var raw [8]byte
-	if _, err := hex.Decode(raw[:], s[1:]); err != nil {
-		return 0, err
-	}
-	return binary.BigEndian.Uint64(raw[:]), nil
 }
 
 func randomUint32() uint32 {

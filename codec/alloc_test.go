@@ -19,6 +19,7 @@ func TestAllocs(t *testing.T) {
 	emitPacket := encodeVector(emit)
 	frame := encodeVector(vectorValues["tcp-message"])
 	dgram := encodeVector(vectorValues["udp-join"])
+	welcomeUDP := vectorValues["welcome-udp"]
 	buf := make([]byte, 0, 256)
 	d := codec.NewDecoder()
 	var (
@@ -63,6 +64,7 @@ func TestAllocs(t *testing.T) {
 			}
 		}},
 		{"AppendFrame MESSAGE", func() { buf = codec.AppendFrame(buf[:0], msg.header, msg.body) }},
+		{"AppendPacket WELCOME with key", func() { buf = codec.AppendPacket(buf[:0], welcomeUDP.header, welcomeUDP.body) }},
 		{"PacketLen MESSAGE", func() { sink += codec.PacketLen(msg.body) }},
 	}
 	for _, tc := range tests {

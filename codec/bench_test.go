@@ -67,7 +67,7 @@ func BenchmarkSplitFrame(b *testing.B) {
 func BenchmarkParseDatagram(b *testing.B) {
 	benchSizes(b, func(b *testing.B, n int) {
 		h, msg := benchMessage(n)
-		dgram := codec.AppendPacket(codec.AppendSessionID(nil, sidBPrefix), h, msg)
+		dgram := codec.AppendPacket(codec.AppendKey(nil, keyB), h, msg)
 		b.ReportAllocs()
 		b.SetBytes(int64(len(dgram)))
 		for b.Loop() {

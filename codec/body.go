@@ -1,6 +1,9 @@
 package codec
 
-import "math"
+import (
+	"encoding/binary"
+	"math"
+)
 
 // Body is a decoded packet body. Each implementation encodes as one msgpack
 // map whose keys are listed on its type; empty optional fields are left out.
@@ -184,15 +187,19 @@ func (v *Hello) check(Type) error {
 	return nil
 }
 
-// Welcome is the body of WELCOME: keys "sid", "keepalive", "max_frame",
+// Welcome is the body of WELCOME: keys "sid", "key", "keepalive", "max_frame",
 // "max_datagram", "max_rooms", "server", "resumed", "missed", "expiry",
 // "inflight", "epoch", "next", "pub_next".
 type Welcome struct {
 	// SessionID is the session's id in text form, "$" and 16 lowercase hex
-	// digits. It is also the name of the session's own room. Over UDP the
-	// client prefixes every datagram with the same 64 bits in binary. A
-	// resumed session keeps its id.
+	// digits. It is also the name of the session's own room and the "from"
+	// of its MESSAGEs: it is public. A resumed session keeps its id.
 	SessionID []byte
+	// Key, over UDP, is the secret the client puts in front of every
+	// datagram (KeyLen bytes, big-endian), on the wire an 8-byte bin. It is
+	// random, never 0, and new with each UDP HELLO; it has nothing to do
+	// with SessionID. 0 means absent: a WELCOME over TCP carries no key.
+	Key uint64
 	// KeepAlive is the interval in seconds the server holds the client to;
 	// the server ends a session silent for 1.5 times this long.
 	KeepAlive   uint32
@@ -263,6 +270,10 @@ func (v *Welcome) present(i int, f uintField) bool {
 
 func (v *Welcome) fields() (n, fields int) {
 	n, fields = keySize("sid")+strSize(len(v.SessionID)), 1
+	if v.Key != 0 {
+		n += keySize("key") + binSize(KeyLen)
+		fields++
+	}
 	for i, f := range v.uints() {
 		if v.present(i, f) {
 			n += keySize(f.k) + uintSize(f.v)
@@ -289,6 +300,9 @@ func (v *Welcome) Append(b []byte) []byte {
 	_, fields := v.fields()
 	b = appendMapLen(b, fields)
 	b = appendStr(appendKey(b, "sid"), v.SessionID)
+	if v.Key != 0 {
+		b = appendBin64(appendKey(b, "key"), v.Key)
+	}
 	for i, f := range v.uints() {
 		if i == 4 { // keep "server" after the limits, as in version 1's first WELCOMEs
 			if len(v.Server) > 0 {
@@ -317,6 +331,15 @@ func (v *Welcome) decodeField(d *Decoder, key []byte) (err error) {
 	switch string(key) {
 	case "sid":
 		v.SessionID, err = d.str()
+		return err
+	case "key":
+		var key []byte
+		if key, err = d.bin(); err == nil && len(key) != KeyLen {
+			err = ErrFieldType
+		}
+		if err == nil {
+			v.Key = binary.BigEndian.Uint64(key)
+		}
 		return err
 	case "server":
 		v.Server, err = d.str()

@@ -54,6 +54,9 @@ func sizedBodies() []sizedBody {
 			MaxFrame: uint32(u), MaxDatagram: uint32(u), MaxRooms: uint32(u)}, "uints=%d", u)
 		add(codec.TypeWelcome, &codec.Welcome{SessionID: []byte(sidA), Resumed: true,
 			Next: uint32(u), PubNext: uint32(u)}, "resumed next=%d", u)
+		// Over UDP: the key, a bin of 8 bytes whatever its value.
+		add(codec.TypeWelcome, &codec.Welcome{SessionID: []byte(sidB), Key: u | 1<<63, KeepAlive: uint32(u)}, "key=%#x", u|1<<63)
+		add(codec.TypeWelcome, &codec.Welcome{SessionID: []byte(sidB), Key: u + 1}, "key=%d", u+1)
 		if u <= math.MaxUint16 {
 			add(codec.TypeError, &codec.Error{Code: uint16(u)}, "code=%d", u)
 			add(codec.TypeBye, &codec.Error{Code: uint16(u)}, "code=%d", u)

@@ -19,23 +19,23 @@ func TestParseDatagramTruncated(t *testing.T) {
 			t.Parallel()
 			want := vectorValues[v.name]
 			for n := 0; n <= len(v.hex); n++ {
-				sid, p, err := codec.ParseDatagram(v.hex[:n])
-				if n < codec.SessionIDLen+codec.HeaderLen {
+				key, p, err := codec.ParseDatagram(v.hex[:n])
+				if n < codec.KeyLen+codec.HeaderLen {
 					if !errors.Is(err, codec.ErrShortPacket) {
 						t.Errorf("prefix of %d bytes: got error %v, want ErrShortPacket", n, err)
 					}
-					if sid != 0 || p.Header != (codec.Header{}) || p.Body != nil {
-						t.Errorf("prefix of %d bytes: got %#x, %+v on error, want zero values", n, sid, p)
+					if key != 0 || p.Header != (codec.Header{}) || p.Body != nil {
+						t.Errorf("prefix of %d bytes: got %#x, %+v on error, want zero values", n, key, p)
 					}
 					if got := codec.CodeOf(err); got != codec.CodeMalformedFrame {
 						t.Errorf("CodeOf: got %d, want %d", got, codec.CodeMalformedFrame)
 					}
 					continue
 				}
-				if err != nil || sid != want.sid || p.Header != want.header {
-					t.Errorf("prefix of %d bytes: got %#x, %+v, %v; want %#x, %+v, nil", n, sid, p.Header, err, want.sid, want.header)
+				if err != nil || key != want.key || p.Header != want.header {
+					t.Errorf("prefix of %d bytes: got %#x, %+v, %v; want %#x, %+v, nil", n, key, p.Header, err, want.key, want.header)
 				}
-				if wantBody := v.hex[codec.SessionIDLen+codec.HeaderLen : n]; !bytes.Equal(p.Body, wantBody) {
+				if wantBody := v.hex[codec.KeyLen+codec.HeaderLen : n]; !bytes.Equal(p.Body, wantBody) {
 					t.Errorf("prefix of %d bytes: got body %x, want %x", n, p.Body, wantBody)
 				}
 			}
@@ -45,19 +45,19 @@ func TestParseDatagramTruncated(t *testing.T) {
 
 func TestParseDatagramErrors(t *testing.T) {
 	t.Parallel()
-	sid := codec.AppendSessionID(nil, sidBPrefix)
+	key := codec.AppendKey(nil, keyB)
 	tests := []struct {
 		name string
 		in   []byte
 		want error
 	}{
 		{"empty", nil, codec.ErrShortPacket},
-		{"session id only", sid, codec.ErrShortPacket},
-		{"version 2", cat(sid, header(2, 3, 0, 0)), codec.ErrVersion},
-		{"unknown type", cat(sid, header(1, 0x0c, 0, 0)), codec.ErrUnknownType},
-		{"qos 2", cat(sid, header(1, 5, 2, 0)), codec.ErrFlags},
-		{"reserved flag", cat(sid, header(1, 5, 0x10, 0)), codec.ErrFlags},
-		{"reserved byte", cat(sid, header(1, 5, 0, 9)), codec.ErrReserved},
+		{"key only", key, codec.ErrShortPacket},
+		{"version 2", cat(key, header(2, 3, 0, 0)), codec.ErrVersion},
+		{"unknown type", cat(key, header(1, 0x0c, 0, 0)), codec.ErrUnknownType},
+		{"qos 2", cat(key, header(1, 5, 2, 0)), codec.ErrFlags},
+		{"reserved flag", cat(key, header(1, 5, 0x10, 0)), codec.ErrFlags},
+		{"reserved byte", cat(key, header(1, 5, 0, 9)), codec.ErrReserved},
 		{"a TCP frame is not a datagram", encodeVector(vectorValues["tcp-join"]), codec.ErrVersion},
 	}
 	for _, tc := range tests {
@@ -70,16 +70,16 @@ func TestParseDatagramErrors(t *testing.T) {
 	}
 }
 
-func TestSessionIDRoundTrip(t *testing.T) {
+func TestKeyRoundTrip(t *testing.T) {
 	t.Parallel()
-	for _, sid := range []uint64{0, 1, sidBPrefix, math.MaxUint64} {
-		b := codec.AppendPacket(codec.AppendSessionID(nil, sid), codec.Header{Type: codec.TypeAck, ID: 3}, nil)
-		if len(b) != codec.SessionIDLen+codec.HeaderLen {
-			t.Errorf("sid %#x: datagram of %d bytes, want %d", sid, len(b), codec.SessionIDLen+codec.HeaderLen)
+	for _, key := range []uint64{0, 1, keyB, math.MaxUint64} {
+		b := codec.AppendPacket(codec.AppendKey(nil, key), codec.Header{Type: codec.TypeAck, ID: 3}, nil)
+		if len(b) != codec.KeyLen+codec.HeaderLen {
+			t.Errorf("key %#x: datagram of %d bytes, want %d", key, len(b), codec.KeyLen+codec.HeaderLen)
 		}
 		got, p, err := codec.ParseDatagram(b)
-		if err != nil || got != sid || p.Header != (codec.Header{Type: codec.TypeAck, ID: 3}) || len(p.Body) != 0 {
-			t.Errorf("sid %#x: ParseDatagram = %#x, %+v, %v", sid, got, p, err)
+		if err != nil || got != key || p.Header != (codec.Header{Type: codec.TypeAck, ID: 3}) || len(p.Body) != 0 {
+			t.Errorf("key %#x: ParseDatagram = %#x, %+v, %v", key, got, p, err)
 		}
 	}
 }
@@ -94,7 +94,7 @@ func TestWireConstants(t *testing.T) {
 		{"Version", codec.Version, 1},
 		{"HeaderLen", codec.HeaderLen, 8},
 		{"LenPrefixLen", codec.LenPrefixLen, 4},
-		{"SessionIDLen", codec.SessionIDLen, 8},
+		{"KeyLen", codec.KeyLen, 8},
 		{"DefaultMaxFrame", codec.DefaultMaxFrame, 1048576},
 		{"DefaultMaxDatagram", codec.DefaultMaxDatagram, 1152},
 		{"MinHelloDatagram", codec.MinHelloDatagram, 64},

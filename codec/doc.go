@@ -1,5 +1,5 @@
 // Package codec is packetd's wire contract: the fixed binary control header,
-// the TCP length prefix, the UDP session-id prefix, and the msgpack bodies of
+// the TCP length prefix, the UDP key prefix, and the msgpack bodies of
 // every packet type. docs/PROTOCOL.md specifies the same bytes in prose, and
 // the tests check both against the hex vectors in testdata/.
 //

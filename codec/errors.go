@@ -7,7 +7,7 @@ import (
 
 var (
 	// ErrShortPacket means the input ends before a complete header,
-	// length prefix or session-id prefix.
+	// length prefix or key prefix.
 	ErrShortPacket = errors.New("codec: truncated packet")
 	// ErrVersion means the header's version byte is not Version.
 	ErrVersion = errors.New("codec: unsupported protocol version")

@@ -94,7 +94,7 @@ func FuzzParseDatagram(f *testing.F) {
 		}
 	}
 	for _, p := range seedPackets(f) {
-		f.Add(append(codec.AppendSessionID(nil, sidBPrefix), p...))
+		f.Add(append(codec.AppendKey(nil, keyB), p...))
 	}
 	d := codec.NewDecoder()
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -105,11 +105,11 @@ func FuzzParseDatagram(f *testing.F) {
 			}
 			return
 		}
-		again := codec.AppendPacket(codec.AppendSessionID(nil, sid), p.Header, nil)
+		again := codec.AppendPacket(codec.AppendKey(nil, sid), p.Header, nil)
 		if again = append(again, p.Body...); !bytes.Equal(again, data) {
 			t.Fatalf("datagram % x re-encodes as % x", data, again)
 		}
-		checkPacket(t, d, data[codec.SessionIDLen:])
+		checkPacket(t, d, data[codec.KeyLen:])
 	})
 }
 

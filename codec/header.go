@@ -129,7 +129,7 @@ type Packet struct {
 }
 
 // ParsePacket parses a whole packet (a TCP frame without its length prefix,
-// or a datagram without its session-id prefix). Body decoding is separate:
+// or a datagram without its key prefix). Body decoding is separate:
 // see Decoder.
 func ParsePacket(b []byte) (Packet, error) {
 	h, n, err := ParseHeader(b)

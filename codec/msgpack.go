@@ -93,6 +93,11 @@ func appendBin(b, s []byte) []byte {
 	return append(b, s...)
 }
 
+// appendBin64 appends v as a bin of 8 bytes, big-endian (WELCOME's key).
+func appendBin64(b []byte, v uint64) []byte {
+	return binary.BigEndian.AppendUint64(append(b, msgpcode.Bin8, 8), v)
+}
+
 // appendZeroBin appends a bin value of n zero bytes (HELLO padding).
 func appendZeroBin(b []byte, n int) []byte {
 	switch {

@@ -3,6 +3,7 @@ package codec_test
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"os"
@@ -19,20 +20,21 @@ import (
 // quotes them; this file holds the Go value each one encodes.
 //
 // The example session of the vectors: client A speaks TCP, sid
-// $8f3a2c1d4e5b6a79; client B speaks UDP, sid $5f0c7e3b9d2a4168. Both join
-// "lobby"; A emits "temp" {"c": 21} to it and B receives the MESSAGE.
+// $8f3a2c1d4e5b6a79; client B speaks UDP, sid $5f0c7e3b9d2a4168 and
+// datagram key 0xc4e1a7093b6d52f8. Both join "lobby"; A emits "temp"
+// {"c": 21} to it and B receives the MESSAGE.
 
 const (
 	sidA = "$8f3a2c1d4e5b6a79"
 	sidB = "$5f0c7e3b9d2a4168"
 
-	sidBPrefix   = 0x5f0c7e3b9d2a4168
+	keyB         = 0xc4e1a7093b6d52f8
 	helloNonceB  = 0x7c1e9a33
 	exampleMsgID = 42
 )
 
 // A vector is a packet (header and body), a TCP frame (length prefix and
-// packet) or a client-to-server UDP datagram (session id and packet).
+// packet) or a client-to-server UDP datagram (key and packet).
 type vectorKind string
 
 const (
@@ -43,7 +45,7 @@ const (
 
 type vectorValue struct {
 	kind   vectorKind
-	sid    uint64 // the session-id prefix of a datagram
+	key    uint64 // the key prefix of a datagram
 	header codec.Header
 	body   codec.Body
 	// msgpack is the body as github.com/vmihailenco/msgpack decodes it into
@@ -71,6 +73,18 @@ func welcome(id uint32, sid string, keepalive uint32) (codec.Header, codec.Body,
 		&codec.Welcome{SessionID: []byte(sid), KeepAlive: keepalive, MaxFrame: 1 << 20,
 			MaxDatagram: 1152, MaxRooms: 256, Server: []byte("packetd/1")},
 		map[string]any{"sid": sid, "keepalive": keepalive, "max_frame": 1 << 20,
+			"max_datagram": 1152, "max_rooms": 256, "server": "packetd/1"}
+}
+
+// welcomeUDP is the WELCOME over UDP: the key, and no max_frame (a TCP
+// limit).
+func welcomeUDP(id uint32, sid string, key uint64, keepalive uint32) (codec.Header, codec.Body, map[string]any) {
+	var k [8]byte
+	binary.BigEndian.PutUint64(k[:], key)
+	return codec.Header{Type: codec.TypeWelcome, ID: id},
+		&codec.Welcome{SessionID: []byte(sid), Key: key, KeepAlive: keepalive,
+			MaxDatagram: 1152, MaxRooms: 256, Server: []byte("packetd/1")},
+		map[string]any{"sid": sid, "key": k[:], "keepalive": keepalive,
 			"max_datagram": 1152, "max_rooms": 256, "server": "packetd/1"}
 }
 
@@ -111,9 +125,9 @@ func frame(h codec.Header, b codec.Body, m map[string]any) vectorValue {
 	return vectorValue{kind: kindFrame, header: h, body: b, msgpack: m}
 }
 
-func datagram(sid uint64) func(codec.Header, codec.Body, map[string]any) vectorValue {
+func datagram(key uint64) func(codec.Header, codec.Body, map[string]any) vectorValue {
 	return func(h codec.Header, b codec.Body, m map[string]any) vectorValue {
-		return vectorValue{kind: kindDatagram, sid: sid, header: h, body: b, msgpack: m}
+		return vectorValue{kind: kindDatagram, key: key, header: h, body: b, msgpack: m}
 	}
 }
 
@@ -122,7 +136,7 @@ var vectorValues = map[string]vectorValue{
 	"hello":        packet(helloA()),
 	"hello-padded": packet(helloB()),
 	"welcome":      packet(welcome(1, sidA, 30)),
-	"welcome-udp":  packet(welcome(helloNonceB, sidB, 60)),
+	"welcome-udp":  packet(welcomeUDP(helloNonceB, sidB, keyB, 60)),
 	"join":         packet(joinLobby(2)),
 	"leave": packet(codec.Header{Type: codec.TypeLeave, ID: 5}, &codec.Rooms{Rooms: strs("alerts")},
 		map[string]any{"rooms": []any{"alerts"}}),
@@ -165,7 +179,7 @@ var vectorValues = map[string]vectorValue{
 		map[string]any{"keepalive": 30, "token": "eyJhbGciOiJIUzI1NiJ9.e30.x"}),
 
 	"udp-hello": datagram(0)(helloB()),
-	"udp-join":  datagram(sidBPrefix)(joinLobby(1)),
+	"udp-join":  datagram(keyB)(joinLobby(1)),
 }
 
 type vector struct {
@@ -248,14 +262,14 @@ func encodeVector(v vectorValue) []byte {
 	case kindFrame:
 		return codec.AppendFrame(nil, v.header, v.body)
 	case kindDatagram:
-		return codec.AppendPacket(codec.AppendSessionID(nil, v.sid), v.header, v.body)
+		return codec.AppendPacket(codec.AppendKey(nil, v.key), v.header, v.body)
 	}
 	return codec.AppendPacket(nil, v.header, v.body)
 }
 
 // splitVector takes the transport prefix off a vector's bytes and returns
-// the session id (datagrams only) and the packet.
-func splitVector(kind vectorKind, b []byte) (sid uint64, p codec.Packet, err error) {
+// the key (datagrams only) and the packet.
+func splitVector(kind vectorKind, b []byte) (key uint64, p codec.Packet, err error) {
 	switch kind {
 	case kindFrame:
 		pkt, n, err := codec.SplitFrame(b, codec.DefaultMaxFrame)
@@ -314,12 +328,12 @@ func TestVectors(t *testing.T) {
 				t.Errorf("encode: got\n%s\nwant\n%s", hexBytes(got), hexBytes(v.hex))
 			}
 
-			sid, p, err := splitVector(v.kind, v.hex)
+			key, p, err := splitVector(v.kind, v.hex)
 			if err != nil {
 				t.Fatalf("parse: got error %v, want nil", err)
 			}
-			if sid != want.sid {
-				t.Errorf("session id: got %#x, want %#x", sid, want.sid)
+			if key != want.key {
+				t.Errorf("key: got %#x, want %#x", key, want.key)
 			}
 			if p.Header != want.header {
 				t.Errorf("header: got %+v, want %+v", p.Header, want.header)

@@ -253,7 +253,18 @@ func (e *env) demo(t *testing.T, transport, scenario, room string) {
 	if !sidRE.MatchString(sid) {
 		t.Fatalf("sid %q is not $ and 16 lowercase hex digits", sid)
 	}
-	if w["keepalive"] != "30" || w["max_frame"] != "1048576" ||
+	// Over UDP the WELCOME carries the secret datagram key, which is not
+	// the session id, and no max_frame (a TCP limit); over TCP no key.
+	wantFrame, wantKey := "1048576", "0000000000000000"
+	if transport == "udp" {
+		wantFrame = "0"
+		if key := w["key"]; key == wantKey || key == sid[1:] || len(key) != 16 {
+			t.Errorf("WELCOME over UDP: key %q for sid %s, want a random key", key, sid)
+		}
+	} else if w["key"] != wantKey {
+		t.Errorf("WELCOME over TCP: key %q, want none (%s)", w["key"], wantKey)
+	}
+	if w["keepalive"] != "30" || w["max_frame"] != wantFrame ||
 		w["max_datagram"] != "1152" || w["max_rooms"] != "256" {
 		t.Errorf("WELCOME limits: %v", w)
 	}

@@ -41,9 +41,9 @@ func TestAdminUnderTraffic(t *testing.T) {
 					u := testutil.ListenUDP(t, srv)
 					ids <- string(u.Hello(1, 0, codec.MinHelloDatagram).SessionID)
 					to := srv.UDPAddr().(*net.UDPAddr)
-					_, _ = u.WriteToUDP(testutil.Datagram(u.SID, codec.Header{Type: codec.TypeJoin, ID: 2}, testutil.Rooms(room)), to)
-					_, _ = u.WriteToUDP(testutil.Datagram(u.SID, codec.Header{Type: codec.TypeEmit, ID: 3}, emit), to)
-					_, _ = u.WriteToUDP(testutil.Datagram(u.SID, codec.Header{Type: codec.TypeBye}, &codec.Error{}), to)
+					_, _ = u.WriteToUDP(testutil.Datagram(u.Key, codec.Header{Type: codec.TypeJoin, ID: 2}, testutil.Rooms(room)), to)
+					_, _ = u.WriteToUDP(testutil.Datagram(u.Key, codec.Header{Type: codec.TypeEmit, ID: 3}, emit), to)
+					_, _ = u.WriteToUDP(testutil.Datagram(u.Key, codec.Header{Type: codec.TypeBye}, &codec.Error{}), to)
 				}
 			}
 		}()

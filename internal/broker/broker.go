@@ -259,19 +259,27 @@ func (b *Broker) resume(w *Worker, s *Session, p Peer, h codec.Header, hello *co
 // remembers what it said for a retransmitted HELLO.
 func (b *Broker) welcome(w *Worker, s *Session, p Peer, h codec.Header, resumed bool, missed uint64) {
 	s.resumed, s.missedTold = resumed, missed
-	body := b.welcomeBody(s, resumed, missed)
+	body := b.welcomeBody(s, p, resumed, missed)
 	w.Reply(p, codec.Header{Type: codec.TypeWelcome, ID: h.ID}, &body)
 }
 
 // welcomeBody returns the WELCOME body for s, whose mu the caller holds
 // (or which is new, and has no QoS 1 state to read). A resumed session's
 // WELCOME always carries next and pub_next, 0 included (a number after a
-// wrap), so that a client can tell them from absent.
-func (b *Broker) welcomeBody(s *Session, resumed bool, missed uint64) codec.Welcome {
+// wrap), so that a client can tell them from absent. A UDP peer's WELCOME
+// carries its datagram key instead of max_frame, a TCP limit: the key
+// (14 bytes) fits where max_frame (up to 15) was, so the WELCOME stays
+// within MaxWelcome on either transport.
+func (b *Broker) welcomeBody(s *Session, p Peer, resumed bool, missed uint64) codec.Welcome {
+	maxFrame, key := uint32(b.cfg.MaxFrame), p.DatagramKey()
+	if key != 0 {
+		maxFrame = 0
+	}
 	return codec.Welcome{
 		SessionID:   s.nameArr[:],
+		Key:         key,
 		KeepAlive:   uint32(s.keepAlive / time.Second),
-		MaxFrame:    uint32(b.cfg.MaxFrame),
+		MaxFrame:    maxFrame,
 		MaxDatagram: uint32(b.cfg.MaxDatagram),
 		MaxRooms:    uint32(b.cfg.MaxRooms),
 		Server:      b.server,

@@ -16,6 +16,7 @@ import (
 // session.
 type fakePeer struct {
 	s      *Session
+	key    uint64 // 0: a TCP peer
 	frames int
 	last   []byte
 }
@@ -29,6 +30,7 @@ func (p *fakePeer) Kick(codec.Code)                     {}
 func (p *fakePeer) MaxPacket() int                      { return 1 << 20 }
 func (p *fakePeer) Remote() netip.AddrPort              { return netip.MustParseAddrPort("127.0.0.1:9") }
 func (p *fakePeer) Identity() string                    { return "" }
+func (p *fakePeer) DatagramKey() uint64                 { return p.key }
 func (p *fakePeer) Flush(*deliver.Outbox)               {}
 func (p *fakePeer) Enqueue(_ *deliver.Outbox, f []byte) { p.frames++; p.last = f }
 

@@ -57,8 +57,9 @@ const MaxServerName = 10
 // present, missed as a uint64, max_frame, expiry, epoch, next and pub_next
 // as uint32, and keepalive, max_datagram, max_rooms and inflight as
 // uint16, which Config's limits guarantee (a keepalive of at most 65535 s,
-// at most 65535 rooms, a window of at most 65535). Three times a 64-byte
-// HELLO datagram is 192 bytes.
+// at most 65535 rooms, a window of at most 65535). That is a TCP WELCOME;
+// over UDP the 14-byte key replaces max_frame (up to 15 bytes), one byte
+// less. Three times a 64-byte HELLO datagram is 192 bytes.
 const MaxWelcome = 190
 
 // maxUint16Field is the largest value a WELCOME field may have and still

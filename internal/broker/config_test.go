@@ -27,15 +27,21 @@ func TestMaxWelcome(t *testing.T) {
 	s.keepAlive, s.window, s.expiry = 65535*time.Second, 65535, math.MaxUint32*time.Second
 	qs := s.qosLocked()
 	qs.out.next, qs.pubNext = math.MaxUint32, math.MaxUint32
-	w := f.b.welcomeBody(s, true, math.MaxUint64)
+	w := f.b.welcomeBody(s, f.peers[0], true, math.MaxUint64)
+	udp := f.b.welcomeBody(s, &fakePeer{key: math.MaxUint64}, true, math.MaxUint64)
 	s.mu.Unlock()
 	if got := codec.PacketLen(&w); got != MaxWelcome || got > 3*codec.MinHelloDatagram {
-		t.Errorf("largest WELCOME: %d bytes, want %d (at most %d)", got, MaxWelcome, 3*codec.MinHelloDatagram)
+		t.Errorf("largest WELCOME over TCP: %d bytes, want %d (at most %d)", got, MaxWelcome, 3*codec.MinHelloDatagram)
+	}
+	// Over UDP the key (14 bytes) takes the place of max_frame (15).
+	if got := codec.PacketLen(&udp); got != MaxWelcome-1 || udp.Key != math.MaxUint64 || udp.MaxFrame != 0 {
+		t.Errorf("largest WELCOME over UDP: %d bytes, key %#x, max_frame %d; want %d bytes, the key, no max_frame",
+			got, udp.Key, udp.MaxFrame, MaxWelcome-1)
 	}
 	// A resumed WELCOME carries next and pub_next even when they are 0.
 	s.mu.Lock()
 	qs.out.next, qs.pubNext = 0, 0
-	w = f.b.welcomeBody(s, true, 0)
+	w = f.b.welcomeBody(s, f.peers[0], true, 0)
 	s.mu.Unlock()
 	var got codec.Welcome
 	if err := codec.NewDecoder().Decode(codec.TypeWelcome, w.Append(nil), &got); err != nil {

@@ -40,6 +40,10 @@ type Peer interface {
 	// Identity returns the client identity the transport verified, such
 	// as a TLS client certificate's subject; "" if none.
 	Identity() string
+	// DatagramKey returns the secret key the client puts in front of its
+	// UDP datagrams, which the WELCOME tells it; 0 over TCP, whose WELCOME
+	// carries no key. It never changes for a peer.
+	DatagramKey() uint64
 }
 
 // Session is the transport-independent state of one session. Its methods
@@ -86,7 +90,7 @@ func (s *Session) setID(id uint64) {
 	s.id, s.name = id, unsafe.String(&b[0], len(b))
 }
 
-// ID returns the 64-bit session id (the UDP datagram prefix).
+// ID returns the 64-bit session id (public: not the UDP datagram key).
 func (s *Session) ID() uint64 { return s.id }
 
 // Name returns the id in text form, which is also its own room's name.

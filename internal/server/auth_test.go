@@ -126,7 +126,7 @@ func helloTCP(t *testing.T, s *testutil.Server, h *codec.Hello) (*testutil.TCPCo
 func helloUDP(t *testing.T, s *testutil.Server, id uint32, h *codec.Hello) (*testutil.UDPConn, codec.Packet) {
 	t.Helper()
 	u := testutil.ListenUDP(t, s)
-	for codec.SessionIDLen+codec.PacketLen(h) < codec.MinHelloDatagram {
+	for codec.KeyLen+codec.PacketLen(h) < codec.MinHelloDatagram {
 		h.Pad++
 	}
 	u.SendRaw(testutil.Datagram(0, codec.Header{Type: codec.TypeHello, ID: id}, h))

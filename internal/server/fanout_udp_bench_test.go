@@ -110,7 +110,7 @@ func udpJoin(tb testing.TB, addr, room string) *net.UDPConn {
 	}
 	tb.Cleanup(func() { c.Close() })
 	_ = c.SetReadBuffer(4 << 20)
-	hello := codec.AppendPacket(codec.AppendSessionID(nil, 0), codec.Header{Type: codec.TypeHello, ID: 1}, &codec.Hello{Pad: 48})
+	hello := codec.AppendPacket(codec.AppendKey(nil, 0), codec.Header{Type: codec.TypeHello, ID: 1}, &codec.Hello{Pad: 48})
 	buf := make([]byte, 2048)
 	var sid uint64
 	for sid == 0 {
@@ -134,7 +134,7 @@ func udpJoin(tb testing.TB, addr, room string) *net.UDPConn {
 			tb.Fatal(err)
 		}
 	}
-	join := codec.AppendPacket(codec.AppendSessionID(nil, sid), codec.Header{Type: codec.TypeJoin, ID: 2},
+	join := codec.AppendPacket(codec.AppendKey(nil, sid), codec.Header{Type: codec.TypeJoin, ID: 2},
 		&codec.Rooms{Rooms: [][]byte{[]byte(room)}})
 	for {
 		if _, err := c.Write(join); err != nil {

@@ -34,7 +34,7 @@ func TestFloodDoesNotStarve(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer junk.Close()
-	unknown := codec.AppendSessionID(nil, 0xdeadbeef)
+	unknown := codec.AppendKey(nil, 0xdeadbeef)
 	unknown = codec.AppendPacket(unknown, codec.Header{Type: codec.TypePing, ID: 1}, &codec.Ping{})
 
 	stop := make(chan struct{})

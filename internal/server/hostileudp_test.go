@@ -31,7 +31,7 @@ func TestUDPHostileInput(t *testing.T) {
 	sid := string(u.Hello(1, 0, codec.MinHelloDatagram).SessionID)
 	u.Join(2, "ok")
 	roomsBody := (&codec.Rooms{Rooms: [][]byte{[]byte("r")}}).Append(nil)
-	withSID := func(pkt []byte) []byte { return append(codec.AppendSessionID(nil, u.SID), pkt...) }
+	withSID := func(pkt []byte) []byte { return append(codec.AppendKey(nil, u.Key), pkt...) }
 	big := &codec.Emit{Rooms: [][]byte{[]byte("r")}, Data: append([]byte{0xc5, 0x04, 0xb0}, make([]byte, 1200)...)}
 
 	tests := []struct {
@@ -40,7 +40,7 @@ func TestUDPHostileInput(t *testing.T) {
 		want      udpDrops // counter increments
 		wantReply codec.Code
 	}{
-		{name: "over MaxDatagram", datagram: testutil.Datagram(u.SID, codec.Header{Type: codec.TypeEmit, ID: 7}, big), want: udpDrops{Oversize: 1}},
+		{name: "over MaxDatagram", datagram: testutil.Datagram(u.Key, codec.Header{Type: codec.TypeEmit, ID: 7}, big), want: udpDrops{Oversize: 1}},
 		{name: "HELLO over MaxDatagram", datagram: testutil.HelloDatagram(7, 0, 2000), want: udpDrops{Oversize: 1}},
 		{name: "empty datagram", datagram: []byte{}, want: udpDrops{Malformed: 1}},
 		{name: "one byte", datagram: []byte{1}, want: udpDrops{Malformed: 1}},
@@ -54,19 +54,19 @@ func TestUDPHostileInput(t *testing.T) {
 		{name: "invalid msgpack body", datagram: withSID(rawPacket(1, byte(codec.TypeJoin), 0, 0, 0xc1)), want: udpDrops{Malformed: 1}},
 		{name: "body with trailing bytes", datagram: withSID(rawPacket(1, byte(codec.TypeJoin), 0, 0, append(roomsBody, 0)...)), want: udpDrops{Malformed: 1}},
 		{name: "body cut short", datagram: withSID(rawPacket(1, byte(codec.TypeJoin), 0, 0, roomsBody[:3]...)), want: udpDrops{Malformed: 1}},
-		{name: "EMIT data nested too deep", datagram: testutil.Datagram(u.SID, codec.Header{Type: codec.TypeEmit, ID: 7},
+		{name: "EMIT data nested too deep", datagram: testutil.Datagram(u.Key, codec.Header{Type: codec.TypeEmit, ID: 7},
 			&codec.Emit{Rooms: [][]byte{[]byte("r")}, Data: nested(codec.MaxDepth + 1)}), want: udpDrops{Malformed: 1}},
-		{name: "second HELLO on the session", datagram: testutil.Datagram(u.SID, codec.Header{Type: codec.TypeHello, ID: 7}, &codec.Hello{Pad: 64}), want: udpDrops{Malformed: 1}},
-		{name: "WELCOME from client", datagram: testutil.Datagram(u.SID, codec.Header{Type: codec.TypeWelcome, ID: 7}, &codec.Welcome{SessionID: []byte(sid)}), want: udpDrops{Malformed: 1}},
-		{name: "PING with session id 0", datagram: testutil.Datagram(0, codec.Header{Type: codec.TypePing, ID: 7}, nil), want: udpDrops{Malformed: 1}},
+		{name: "second HELLO on the session", datagram: testutil.Datagram(u.Key, codec.Header{Type: codec.TypeHello, ID: 7}, &codec.Hello{Pad: 64}), want: udpDrops{Malformed: 1}},
+		{name: "WELCOME from client", datagram: testutil.Datagram(u.Key, codec.Header{Type: codec.TypeWelcome, ID: 7}, &codec.Welcome{SessionID: []byte(sid)}), want: udpDrops{Malformed: 1}},
+		{name: "PING with key 0", datagram: testutil.Datagram(0, codec.Header{Type: codec.TypePing, ID: 7}, nil), want: udpDrops{Malformed: 1}},
 		{name: "HELLO with an invalid body", datagram: testutil.Datagram(0, codec.Header{Type: codec.TypeHello, ID: 7},
 			codec.RawBody(append([]byte{0x82, 0xa9, 'k', 'e', 'e', 'p', 'a', 'l', 'i', 'v', 'e', 0xa1, 'x', 0xa3, 'p', 'a', 'd', 0xc4, 40}, make([]byte, 40)...))),
 			want: udpDrops{Malformed: 1}},
 		{name: "HELLO of 63 bytes", datagram: testutil.HelloDatagram(7, 0, codec.MinHelloDatagram-1), want: udpDrops{HelloTooSmall: 1}},
 		{name: "HELLO of 16 bytes", datagram: testutil.Datagram(0, codec.Header{Type: codec.TypeHello, ID: 7}, nil), want: udpDrops{HelloTooSmall: 1}},
-		{name: "unknown session id", datagram: testutil.Datagram(u.SID^0xFF, codec.Header{Type: codec.TypePing, ID: 7}, nil),
+		{name: "unknown key", datagram: testutil.Datagram(u.Key^0xFF, codec.Header{Type: codec.TypePing, ID: 7}, nil),
 			want: udpDrops{NoSession: 1}, wantReply: codec.CodeUnknownSession},
-		{name: "unknown session id with a valid JOIN", datagram: testutil.Datagram(u.SID+1, codec.Header{Type: codec.TypeJoin, ID: 7}, testutil.Rooms("ok")),
+		{name: "unknown key with a valid JOIN", datagram: testutil.Datagram(u.Key+1, codec.Header{Type: codec.TypeJoin, ID: 7}, testutil.Rooms("ok")),
 			want: udpDrops{NoSession: 1}, wantReply: codec.CodeUnknownSession},
 	}
 	for i, tt := range tests {
@@ -114,7 +114,7 @@ func TestUDPMaxDatagram(t *testing.T) {
 	datagram := func(size int, event string) []byte {
 		for n := size; n > 0; n-- {
 			data := append([]byte{0xc5, byte(n >> 8), byte(n)}, make([]byte, n)...) // bin16
-			d := testutil.Datagram(u.SID, codec.Header{Type: codec.TypeEmit, ID: 3}, &codec.Emit{Rooms: [][]byte{[]byte("r")}, Event: []byte(event), Data: data})
+			d := testutil.Datagram(u.Key, codec.Header{Type: codec.TypeEmit, ID: 3}, &codec.Emit{Rooms: [][]byte{[]byte("r")}, Event: []byte(event), Data: data})
 			if len(d) == size {
 				return d
 			}

@@ -48,7 +48,7 @@ func TestLogsCarrySession(t *testing.T) {
 	testutil.DialTCP(t, srv).HelloWith(&codec.Hello{ClientID: []byte("dev-log"), Persist: true})
 	u := testutil.ListenUDP(t, srv)
 	udpID := string(u.Hello(1, 0, codec.MinHelloDatagram).SessionID)
-	u.Send(u.SID, codec.Header{Type: codec.TypeJoin, ID: 2}, codec.RawBody{0xc1}) // not msgpack
+	u.Send(u.Key, codec.Header{Type: codec.TypeJoin, ID: 2}, codec.RawBody{0xc1}) // not msgpack
 
 	type line struct{ msg, session, client string }
 	wants := []line{

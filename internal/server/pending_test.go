@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"fmt"
 	"net"
 	"testing"
 	"time"
@@ -22,9 +21,9 @@ func TestUDPPendingBound(t *testing.T) {
 	})
 	addr := srv.UDPAddr().(*net.UDPAddr)
 
-	hello := func(c *net.UDPConn) (sid uint64, ok bool) {
+	hello := func(c *net.UDPConn) (key uint64, ok bool) {
 		t.Helper()
-		pkt := codec.AppendPacket(codec.AppendSessionID(nil, 0), codec.Header{Type: codec.TypeHello, ID: 7}, &codec.Hello{Pad: 48})
+		pkt := codec.AppendPacket(codec.AppendKey(nil, 0), codec.Header{Type: codec.TypeHello, ID: 7}, &codec.Hello{Pad: 48})
 		if _, err := c.Write(pkt); err != nil {
 			t.Fatal(err)
 		}
@@ -42,10 +41,10 @@ func TestUDPPendingBound(t *testing.T) {
 		if err := codec.NewDecoder().Decode(p.Type, p.Body, &w); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := fmt.Sscanf(string(w.SessionID), "$%016x", &sid); err != nil {
-			t.Fatal(err)
+		if w.Key == 0 {
+			t.Fatalf("WELCOME over UDP without a key")
 		}
-		return sid, true
+		return w.Key, true
 	}
 	dial := func() *net.UDPConn {
 		c, err := net.DialUDP("udp", nil, addr)
@@ -57,15 +56,15 @@ func TestUDPPendingBound(t *testing.T) {
 	}
 
 	var first *net.UDPConn
-	var firstSID uint64
+	var firstKey uint64
 	for i := range 3 {
 		c := dial()
-		sid, ok := hello(c)
+		key, ok := hello(c)
 		if !ok {
 			t.Fatalf("HELLO %d unanswered, want WELCOME (under the bound)", i)
 		}
 		if i == 0 {
-			first, firstSID = c, sid
+			first, firstKey = c, key
 		}
 	}
 	if _, ok := hello(dial()); ok {
@@ -75,7 +74,7 @@ func TestUDPPendingBound(t *testing.T) {
 		t.Fatalf("HelloPendingFull = %d, want 1", got)
 	}
 	// Validating the first session frees a place.
-	ping := codec.AppendPacket(codec.AppendSessionID(nil, firstSID), codec.Header{Type: codec.TypePing, ID: 1}, nil)
+	ping := codec.AppendPacket(codec.AppendKey(nil, firstKey), codec.Header{Type: codec.TypePing, ID: 1}, nil)
 	if _, err := first.Write(ping); err != nil {
 		t.Fatal(err)
 	}

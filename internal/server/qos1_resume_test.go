@@ -149,7 +149,7 @@ func TestLargestWelcome(t *testing.T) {
 	})
 	hello := func() []byte {
 		h := &codec.Hello{ClientID: []byte("b"), Persist: true}
-		for codec.SessionIDLen+codec.PacketLen(h) < codec.MinHelloDatagram {
+		for codec.KeyLen+codec.PacketLen(h) < codec.MinHelloDatagram {
 			h.Pad++
 		}
 		d := testutil.Datagram(0, codec.Header{Type: codec.TypeHello, ID: 3}, h)

@@ -41,7 +41,7 @@ func TestPingEcho(t *testing.T) {
 			if got := tcp.Expect(codec.TypePong, id); !bytes.Equal(got.Body, tt.body) {
 				t.Errorf("tcp: got PONG body % x, want % x", got.Body, tt.body)
 			}
-			udp.SendRaw(append(codec.AppendSessionID(nil, udp.SID), pkt...))
+			udp.SendRaw(append(codec.AppendKey(nil, udp.Key), pkt...))
 			if got := udp.Expect(codec.TypePong, id); !bytes.Equal(got.Body, tt.body) {
 				t.Errorf("udp: got PONG body % x, want % x", got.Body, tt.body)
 			}

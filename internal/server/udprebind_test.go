@@ -54,7 +54,7 @@ func TestUDPRebinding(t *testing.T) {
 
 	// The same session id from another port.
 	moved := testutil.ListenUDP(t, srv)
-	moved.SID = old.SID
+	moved.Key = old.Key
 	token := bytes.Repeat([]byte{0xAB}, codec.MaxToken-4) // a 85-byte datagram: 255 bytes of budget
 	moved.Request(codec.Header{Type: codec.TypePing, ID: 10}, &codec.Ping{Token: token})
 	challenge := moved.Expect(codec.TypePing, 0)
@@ -123,7 +123,7 @@ func TestUDPChallengeResent(t *testing.T) {
 	old.Join(2, "r")
 
 	moved := testutil.ListenUDP(t, srv)
-	moved.SID = old.SID
+	moved.Key = old.Key
 	// A PING padded with a token earns the budget (3x) for two challenges.
 	moved.Request(codec.Header{Type: codec.TypePing, ID: 3}, &codec.Ping{Token: make([]byte, 32)})
 	var first, second codec.Ping
@@ -185,13 +185,13 @@ func TestUDPRebindBeforeValidation(t *testing.T) {
 		}
 		var w codec.Welcome
 		testutil.Decode(t, u.Expect(codec.TypeWelcome, uint32(i+1)), &w)
-		u.SID = testutil.SessionID(t, w.SessionID)
+		u.Key = w.Key
 	}
 	for i := range 2 * maxPending {
 		first := testutil.ListenUDP(t, srv)
 		hello(i, first)
 		moved := testutil.ListenUDP(t, srv)
-		moved.SID = first.SID
+		moved.Key = first.Key
 		moved.Request(codec.Header{Type: codec.TypePing, ID: 1}, nil)
 		challenge := moved.Expect(codec.TypePing, 0)
 		moved.Expect(codec.TypePong, 1)

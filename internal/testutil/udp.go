@@ -11,23 +11,24 @@ import (
 	"github.com/packetd/packetd/codec"
 )
 
-// Datagram returns a client datagram: the session-id prefix and a packet.
-func Datagram(sid uint64, h codec.Header, body codec.Body) []byte {
-	return codec.AppendPacket(codec.AppendSessionID(nil, sid), h, body)
+// Datagram returns a client datagram: the key prefix and a packet.
+func Datagram(key uint64, h codec.Header, body codec.Body) []byte {
+	return codec.AppendPacket(codec.AppendKey(nil, key), h, body)
 }
 
-// HelloDatagram returns a HELLO datagram (session id 0) padded to at least
+// HelloDatagram returns a HELLO datagram (key 0) padded to at least
 // size bytes, exactly size for sizes up to a few hundred.
 func HelloDatagram(id, keepalive uint32, size int) []byte {
 	hello := &codec.Hello{KeepAlive: keepalive}
-	for codec.SessionIDLen+codec.PacketLen(hello) < size {
+	for codec.KeyLen+codec.PacketLen(hello) < size {
 		hello.Pad++
 	}
 	return Datagram(0, codec.Header{Type: codec.TypeHello, ID: id}, hello)
 }
 
-// SessionID converts a WELCOME's "$" + 16 hex digits to the datagram
-// prefix value.
+// SessionID converts a session id, "$" + 16 hex digits, to its 64-bit
+// value: what a room member learns from a MESSAGE's "from", and never a
+// datagram prefix the server accepts (the WELCOME's key is).
 func SessionID(t testing.TB, name []byte) uint64 {
 	t.Helper()
 	if len(name) != 17 || name[0] != '$' {
@@ -46,8 +47,9 @@ type UDPConn struct {
 	t      testing.TB
 	server *net.UDPAddr
 	buf    []byte
-	// SID is the session id Hello obtained, used by Request, Ping and Join.
-	SID uint64
+	// Key is the datagram key Hello obtained, used by Request, Ping and
+	// Join.
+	Key uint64
 	// Received counts the bytes of every datagram read from the server.
 	Received int
 }
@@ -72,16 +74,16 @@ func (u *UDPConn) SendRaw(b []byte) {
 	}
 }
 
-// Send sends one packet with the session-id prefix sid.
-func (u *UDPConn) Send(sid uint64, h codec.Header, body codec.Body) {
+// Send sends one packet with the key prefix key.
+func (u *UDPConn) Send(key uint64, h codec.Header, body codec.Body) {
 	u.t.Helper()
-	u.SendRaw(Datagram(sid, h, body))
+	u.SendRaw(Datagram(key, h, body))
 }
 
-// Request sends one packet with the peer's session id.
+// Request sends one packet with the peer's key.
 func (u *UDPConn) Request(h codec.Header, body codec.Body) {
 	u.t.Helper()
-	u.Send(u.SID, h, body)
+	u.Send(u.Key, h, body)
 }
 
 // Next reads the next datagram from the server, waiting at most d, and
@@ -127,31 +129,40 @@ func (u *UDPConn) ExpectType(typ codec.Type) codec.Packet {
 }
 
 // Hello opens a session with a HELLO datagram of size bytes asking for
-// keepalive seconds, sets SID from the WELCOME and returns the WELCOME. The
+// keepalive seconds, sets Key from the WELCOME and returns the WELCOME. The
 // session's address is not validated until its next datagram.
 func (u *UDPConn) Hello(id, keepalive uint32, size int) codec.Welcome {
 	u.t.Helper()
 	u.SendRaw(HelloDatagram(id, keepalive, size))
 	var w codec.Welcome
 	Decode(u.t, u.Expect(codec.TypeWelcome, id), &w)
-	w.SessionID = bytes.Clone(w.SessionID)
-	u.SID = SessionID(u.t, w.SessionID)
+	u.Key = welcomeKey(u.t, &w)
 	return w
 }
 
 // HelloWith opens (or resumes) a session with the HELLO body h, padded to
-// the minimum size, sets SID and returns the WELCOME.
+// the minimum size, sets Key and returns the WELCOME.
 func (u *UDPConn) HelloWith(id uint32, h *codec.Hello) codec.Welcome {
 	u.t.Helper()
-	for codec.SessionIDLen+codec.PacketLen(h) < codec.MinHelloDatagram {
+	for codec.KeyLen+codec.PacketLen(h) < codec.MinHelloDatagram {
 		h.Pad++
 	}
 	u.SendRaw(Datagram(0, codec.Header{Type: codec.TypeHello, ID: id}, h))
 	var w codec.Welcome
 	Decode(u.t, u.Expect(codec.TypeWelcome, id), &w)
-	w.SessionID = bytes.Clone(w.SessionID)
-	u.SID = SessionID(u.t, w.SessionID)
+	u.Key = welcomeKey(u.t, &w)
 	return w
+}
+
+// welcomeKey checks a UDP WELCOME's key and returns it: present, and
+// independent of the session id. It copies the WELCOME's session id.
+func welcomeKey(t testing.TB, w *codec.Welcome) uint64 {
+	t.Helper()
+	w.SessionID = bytes.Clone(w.SessionID)
+	if w.Key == 0 || w.Key == SessionID(t, w.SessionID) {
+		t.Fatalf("WELCOME over UDP: got key %#x for session %s, want a random non-zero key", w.Key, w.SessionID)
+	}
+	return w.Key
 }
 
 // Join joins rooms with request id and expects the ACK as the next packet.

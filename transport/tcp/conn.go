@@ -143,6 +143,9 @@ func (tc *conn) Reliable() bool { return true }
 // MaxPacket implements broker.Peer.
 func (tc *conn) MaxPacket() int { return tc.srv.cfg.MaxFrame }
 
+// DatagramKey implements broker.Peer: TCP needs no key.
+func (tc *conn) DatagramKey() uint64 { return 0 }
+
 // Remote implements broker.Peer: the connection's peer address, or for a
 // connection opened with Pipe the address it was given.
 func (tc *conn) Remote() netip.AddrPort {

@@ -1,7 +1,8 @@
 // Package udp is packetd's UDP transport: a gnet/v2 engine (one socket per
 // event loop, SO_REUSEPORT) and the session layer that UDP lacks: sessions
-// keyed by a server-chosen 64-bit id carried in every client datagram, so a
-// session survives a NAT rebinding; address validation with the QUIC
+// keyed by a random secret 64-bit key, which the WELCOME gives and every
+// client datagram carries in front (not the session id, which is public),
+// so a session survives a NAT rebinding; address validation with the QUIC
 // anti-amplification rule; idle expiry.
 //
 // Concurrency: the session table is shared by all event loops and the

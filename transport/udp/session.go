@@ -2,6 +2,7 @@ package udp
 
 import (
 	"crypto/rand"
+	"encoding/binary"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -15,8 +16,12 @@ import (
 // session is one UDP session: the broker's Session plus where its client
 // is. It is safe for concurrent use: every event loop may deliver to it.
 type session struct {
-	srv      *Server
-	sess     *broker.Session
+	srv  *Server
+	sess *broker.Session
+	// key is the secret prefix of the client's datagrams, the key in
+	// Server.table: random, never 0, new with each HELLO (the WELCOME
+	// tells it). It is not the session id, which is public.
+	key      uint64
 	helloID  uint32         // the HELLO's header id, to recognise a retransmitted HELLO
 	helloAP  netip.AddrPort // where the HELLO came from: the key in Server.hellos
 	indexed  bool           // may be in Server.hellos; used by the sweep only
@@ -39,7 +44,7 @@ type path struct {
 	in, out   atomic.Int64 // bytes received from and sent to ap while unvalidated
 	// token, when set, is the PING token whose echo validates the path (a
 	// path reached by rebinding); a fresh session's first path is validated
-	// by any datagram carrying its id.
+	// by any datagram carrying its key.
 	token      []byte
 	challenged atomic.Int64 // unix nanoseconds of the last PING with token
 }
@@ -93,6 +98,9 @@ func (ss *session) Remote() netip.AddrPort { return ss.path.Load().ap }
 // Identity implements broker.Peer: UDP verifies no identity.
 func (ss *session) Identity() string { return "" }
 
+// DatagramKey implements broker.Peer.
+func (ss *session) DatagramKey() uint64 { return ss.key }
+
 // Kick implements broker.Peer: a BYE with code (unless CodeNormal), sent
 // straight from the calling goroutine, and the entry is forgotten; the
 // broker session lives on with its new peer.
@@ -138,14 +146,14 @@ func (s *Server) receive(l *loop, ap netip.AddrPort, buf []byte) {
 		s.stats.DatagramOversize.Add(1)
 		return
 	}
-	sid, p, err := codec.ParseDatagram(buf)
+	key, p, err := codec.ParseDatagram(buf)
 	if err != nil {
 		s.stats.DatagramMalformed.Add(1)
 		s.log.Debug("udp: malformed datagram", "from", ap, "err", err)
 		return
 	}
 	l.w.Out.Traffic.In(byte(p.Type), codec.HeaderLen+len(p.Body))
-	if sid == 0 {
+	if key == 0 {
 		if p.Type != codec.TypeHello {
 			s.stats.DatagramMalformed.Add(1)
 			return
@@ -153,7 +161,9 @@ func (s *Server) receive(l *loop, ap netip.AddrPort, buf []byte) {
 		s.hello(l, ap, p, len(buf))
 		return
 	}
-	ss := s.table.get(sid)
+	// Only the key finds a session: a session id, public as the "from" of
+	// its MESSAGEs, is no key (unless the random key equals it, 2^-64).
+	ss := s.table.get(key)
 	if ss == nil {
 		s.stats.DatagramNoSession.Add(1)
 		s.statelessError(l, ap, len(buf), p.ID, codec.CodeUnknownSession)
@@ -209,10 +219,10 @@ func (s *Server) hello(l *loop, ap netip.AddrPort, p codec.Packet, n int) {
 		s.stats.HelloPendingFull.Add(1)
 		return
 	}
-	ss := &session{srv: s, helloID: p.ID, helloAP: ap, indexed: true, created: time.Now().UnixNano()}
+	ss := &session{srv: s, key: s.table.newKey(), helloID: p.ID, helloAP: ap, indexed: true, created: time.Now().UnixNano()}
 	ss.lastSeen.Store(ss.created)
 	ss.path.Store(newPath(l, ap, n))
-	sess, code := s.broker.Open(l.w, ss, p.Header, p.Body) // Attach sets ss.sess
+	_, code := s.broker.Open(l.w, ss, p.Header, p.Body) // Attach sets ss.sess; the WELCOME tells ss.key
 	switch {
 	case code == codec.CodeNormal:
 	case code < 200: // a malformed HELLO: dropped like any malformed datagram
@@ -223,7 +233,7 @@ func (s *Server) hello(l *loop, ap netip.AddrPort, p codec.Packet, n int) {
 		s.statelessError(l, ap, n, p.ID, code)
 		return
 	}
-	s.table.put(sess.ID(), ss)
+	s.table.put(ss.key, ss)
 	s.hellosMu.Lock()
 	s.hellos[ap] = ss
 	s.hellosPeak = max(s.hellosPeak, len(s.hellos))
@@ -244,7 +254,7 @@ func (ss *session) arrive(l *loop, ap netip.AddrPort, n int) *path {
 		p.in.Add(int64(n))
 		if p.token == nil {
 			// Only the client at ap saw the WELCOME, so a datagram carrying
-			// the session id from ap proves the address.
+			// the key from ap proves the address.
 			p.validated.Store(true)
 			ss.srv.unpend(ss)
 			ss.srv.broker.Validated(l.w, ss)
@@ -316,7 +326,7 @@ func (s *Server) forget(ss *session) bool {
 	if !ss.ended.CompareAndSwap(false, true) {
 		return false
 	}
-	s.table.del(ss.sess.ID(), ss)
+	s.table.del(ss.key, ss)
 	s.unindex(ss)
 	s.unpend(ss)
 	s.stats.UDPSessions.Add(-1)
@@ -379,7 +389,8 @@ func (s *Server) compactHellos() {
 	s.hellos, s.hellosPeak = m, len(m)
 }
 
-// table is the session table, sharded to keep event loops from contending.
+// table is the session table, keyed by the datagram key and sharded to
+// keep event loops from contending.
 type table struct {
 	shards [64]tableShard
 }
@@ -395,30 +406,43 @@ func (t *table) init() {
 	}
 }
 
-func (t *table) shard(sid uint64) *tableShard { return &t.shards[sid%uint64(len(t.shards))] }
+func (t *table) shard(key uint64) *tableShard { return &t.shards[key%uint64(len(t.shards))] }
 
-func (t *table) get(sid uint64) *session {
-	sh := t.shard(sid)
+// newKey returns a random key for a new session: from crypto/rand, so
+// unpredictable, never 0 (the HELLO's prefix) and not the key of a live
+// session. Two HELLOs handled at once drawing the same key (a chance of
+// 2^-64) is the one collision it does not rule out.
+func (t *table) newKey() uint64 {
+	var b [codec.KeyLen]byte
+	for {
+		_, _ = rand.Read(b[:]) // never fails (crypto/rand's contract)
+		if key := binary.BigEndian.Uint64(b[:]); key != 0 && t.get(key) == nil {
+			return key
+		}
+	}
+}
+
+func (t *table) get(key uint64) *session {
+	sh := t.shard(key)
 	sh.mu.RLock()
-	ss := sh.m[sid]
+	ss := sh.m[key]
 	sh.mu.RUnlock()
 	return ss
 }
 
-func (t *table) put(sid uint64, ss *session) {
-	sh := t.shard(sid)
+func (t *table) put(key uint64, ss *session) {
+	sh := t.shard(key)
 	sh.mu.Lock()
-	sh.m[sid] = ss
+	sh.m[key] = ss
 	sh.mu.Unlock()
 }
 
-// del removes the entry of sid if it is ss (a resumed session may have
-// put a newer entry under the same id).
-func (t *table) del(sid uint64, ss *session) {
-	sh := t.shard(sid)
+// del removes the entry of key if it is ss.
+func (t *table) del(key uint64, ss *session) {
+	sh := t.shard(key)
 	sh.mu.Lock()
-	if sh.m[sid] == ss {
-		delete(sh.m, sid)
+	if sh.m[key] == ss {
+		delete(sh.m, key)
 	}
 	sh.mu.Unlock()
 }

@@ -242,8 +242,12 @@ static int wait_message(uint32_t ms)
 
 static void print_welcome(void)
 {
-	say("welcome sid=%s keepalive=%u max_frame=%u max_datagram=%u max_rooms=%u server=%s",
-	    cli.sid, (unsigned)cli.keepalive, (unsigned)cli.max_frame,
+	char key[17];
+	int i;
+	for (i = 0; i < 8; i++)
+		sprintf(key + 2 * i, "%02x", cli.key[i]);
+	say("welcome sid=%s key=%s keepalive=%u max_frame=%u max_datagram=%u max_rooms=%u server=%s",
+	    cli.sid, key, (unsigned)cli.keepalive, (unsigned)cli.max_frame,
 	    (unsigned)cli.max_datagram, (unsigned)cli.max_rooms, cli.server);
 }
 
@@ -477,12 +481,12 @@ static int udp_scenario(const char *room, const char *name)
 		if ((rc = pd_recv(&cli, &pk, 3000)) != PD_OK) return failed("recv", rc);
 		say("first answer type=%u id=%u", pk.type, (unsigned)pk.id);
 	} else if (strcmp(name, "udp-unknown") == 0) {
-		/* a PING behind a session id that is not ours */
+		/* a PING behind a key that is not ours */
 		static const uint8_t ping[] = { 0x01, 0x08, 0, 0, 0, 0, 0x55, 0x55 };
-		uint8_t save = cli.sid_bin[0];
-		cli.sid_bin[0] ^= 0x80;
+		uint8_t save = cli.key[0];
+		cli.key[0] ^= 0x80;
 		rc = pd_send_packet(&cli, ping, sizeof ping);
-		cli.sid_bin[0] = save;
+		cli.key[0] = save;
 		if (rc != PD_OK) return failed("send", rc);
 		if ((rc = pd_recv(&cli, &pk, 3000)) != PD_OK) return failed("recv", rc);
 		if (pk.type == PD_ERROR) {

@@ -349,12 +349,12 @@ static size_t tx_limit(const pd_client *c)
 }
 
 /* Puts the transport's prefix in front of the packet at tx_packet() and
- * sends it. Over UDP the prefix is the session id, 0 before WELCOME. */
+ * sends it. Over UDP the prefix is WELCOME's key, 0 before WELCOME. */
 static int tx_send(pd_client *c, size_t len)
 {
 	if (len > tx_limit(c)) return PD_ETOOBIG;
 	if (c->udp) {
-		if (c->open) memcpy(c->tx, c->sid_bin, 8);
+		if (c->open) memcpy(c->tx, c->key, 8);
 		else memset(c->tx, 0, 8);
 	} else {
 		put32(c->tx, (uint32_t)len);
@@ -533,14 +533,15 @@ static int parse_welcome(pd_client *c, const pd_packet *pk)
 {
 	mpr r;
 	uint32_t n, kn, vn, i, ka = 0, mf = 0, md = 0, mr = 0;
-	const uint8_t *k, *v, *sid = NULL, *srv = NULL;
+	const uint8_t *k, *v, *sid = NULL, *srv = NULL, *key = NULL;
 	uint32_t srvn = 0;
-	uint8_t bin[8];
 	if (body_begin(&r, pk->body, pk->body_len, &n)) return -1;
 	for (i = 0; i < n && !r.err; i++) {
 		if (mpr_str(&r, &k, &kn)) break;
 		if (mpr_key(k, kn, "sid")) {
 			if (mpr_str(&r, &sid, &vn) || vn != 17) return -1;
+		} else if (mpr_key(k, kn, "key")) {
+			if (mpr_bin(&r, &key, &vn) || vn != 8) return -1;
 		} else if (mpr_key(k, kn, "keepalive")) mpr_uint(&r, 0xffffffffu, &ka);
 		else if (mpr_key(k, kn, "max_frame")) mpr_uint(&r, 0xffffffffu, &mf);
 		else if (mpr_key(k, kn, "max_datagram")) mpr_uint(&r, 0xffffffffu, &md);
@@ -550,18 +551,16 @@ static int parse_welcome(pd_client *c, const pd_packet *pk)
 		} else mpr_skip(&r);
 	}
 	if (body_end(&r) || !sid || sid[0] != '$') return -1;
-	for (i = 0; i < 8; i++) {
-		int hi = hexval(sid[1 + 2 * i]), lo = hexval(sid[2 + 2 * i]);
-		if (hi < 0 || lo < 0) return -1;
-		bin[i] = (uint8_t)(hi << 4 | lo);
-	}
-	if (getbe(bin, 8) == 0) return -1;          /* section 6.3: never 0 */
+	for (i = 1; i < 17; i++)
+		if (hexval(sid[i]) < 0) return -1;
+	/* UDP: the key, never 0, prefixes our datagrams (6.3); TCP has none */
+	if (c->udp && (!key || getbe(key, 8) == 0)) return -1;
 	if (md && md < PD_HDR_LEN + 8) return -1;
 	/* "The server always sends it" (4.2); should one not, keep what we
 	 * asked for, or the default 60 s (section 7) */
 	if (!ka) ka = c->keepalive ? c->keepalive : PD_KEEPALIVE_DEFAULT;
 	copy_str(c->sid, sizeof c->sid, sid, 17);
-	memcpy(c->sid_bin, bin, 8);
+	if (key) memcpy(c->key, key, 8);
 	c->keepalive = ka; c->max_frame = mf; c->max_datagram = md; c->max_rooms = mr;
 	copy_str(c->server, sizeof c->server, srv ? srv : (const uint8_t *)"", srvn);
 	return 0;

@@ -108,8 +108,9 @@ struct pd_client {
 	const pd_io *io;
 	int udp;
 	int open;
-	char sid[18];          /* "$" + 16 hex digits + NUL */
-	uint8_t sid_bin[8];    /* UDP datagram prefix */
+	char sid[18];          /* "$" + 16 hex digits + NUL: public (4.2) */
+	uint8_t key[8];        /* UDP: WELCOME's key, the secret datagram
+	                          prefix (6.3); never the sid */
 	uint32_t keepalive, max_frame, max_datagram, max_rooms;
 	char server[32];
 	uint32_t next_id;

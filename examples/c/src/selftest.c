@@ -277,17 +277,17 @@ static void tcp_vectors(void)
 #define WELCOME_B \
 	"01 02 00 00 7c 1e 9a 33" \
 	"86 a3 73 69 64 b1 24 35 66 30 63 37 65 33 62 39" \
-	"64 32 61 34 31 36 38 a9 6b 65 65 70 61 6c 69 76" \
-	"65 3c a9 6d 61 78 5f 66 72 61 6d 65 ce 00 10 00" \
-	"00 ac 6d 61 78 5f 64 61 74 61 67 72 61 6d cd 04" \
-	"80 a9 6d 61 78 5f 72 6f 6f 6d 73 cd 01 00 a6 73" \
-	"65 72 76 65 72 a9 70 61 63 6b 65 74 64 2f 31"
-#define SID_B "5f 0c 7e 3b 9d 2a 41 68"
+	"64 32 61 34 31 36 38 a3 6b 65 79 c4 08 c4 e1 a7" \
+	"09 3b 6d 52 f8 a9 6b 65 65 70 61 6c 69 76 65 3c" \
+	"ac 6d 61 78 5f 64 61 74 61 67 72 61 6d cd 04 80" \
+	"a9 6d 61 78 5f 72 6f 6f 6d 73 cd 01 00 a6 73 65" \
+	"72 76 65 72 a9 70 61 63 6b 65 74 64 2f 31"
+#define KEY_B "c4 e1 a7 09 3b 6d 52 f8"
 #define ERROR_305 "01 0a 00 00 00 00 00 00 81 a4 63 6f 64 65 cd 01 31"
 
 static void udp_vectors(void)
 {
-	static const uint8_t prefix[8] = { 0x5f, 0x0c, 0x7e, 0x3b, 0x9d, 0x2a, 0x41, 0x68 };
+	static const uint8_t prefix[8] = { 0xc4, 0xe1, 0xa7, 0x09, 0x3b, 0x6d, 0x52, 0xf8 };
 	static const uint8_t tok[] = { 0xde, 0xad, 0xbe, 0xef };
 	uint32_t t0;
 	size_t i;
@@ -303,11 +303,12 @@ static void udp_vectors(void)
 	           "c4 1e 00 00 00 00 00 00 00 00 00 00 00 00 00 00"
 	           "00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00",
 	           "6.2 HELLO datagram");
-	check(memcmp(c.sid_bin, prefix, 8) == 0, "6.3 sid prefix");
+	check(memcmp(c.key, prefix, 8) == 0 && strcmp(c.sid, "$5f0c7e3b9d2a4168") == 0,
+	      "6.3 key prefix, not the sid");
 
 	feed("01 07 00 00 00 00 00 01");
 	check(pd_join(&c, PD_JOIN, "lobby") == PD_OK, "udp join");
-	expect_out(SID_B " 01 03 00 00 00 00 00 01"
+	expect_out(KEY_B " 01 03 00 00 00 00 00 01"
 	           "81 a5 72 6f 6f 6d 73 91 a5 6c 6f 62 62 79", "6.3 JOIN datagram");
 
 	feed("01 06 00 00 00 00 00 2a" MESSAGE_BODY);
@@ -365,7 +366,7 @@ static void udp_vectors(void)
 	 * is ignored, and so is a late ERROR 302 */
 	reset_out();
 	check(pd_bye(&c) == PD_OK && !c.open, "udp bye");
-	expect_out(SID_B " 01 0b 00 00 00 00 00 00 " SID_B " 01 0b 00 00 00 00 00 00",
+	expect_out(KEY_B " 01 0b 00 00 00 00 00 00 " KEY_B " 01 0b 00 00 00 00 00 00",
 	           "4.9 BYE twice");
 	feed(ERROR_305);
 	check(pd_service(&c, 1000) == PD_OK && c.stale_errors == 1 && c.stale_code == 305 &&
@@ -381,7 +382,7 @@ static void udp_vectors(void)
 	reset_out();
 	m.inn = m.inpos = 0;
 	check(pd_service(&c, 10) == PD_TIMEOUT, "6.4 service");
-	expect_out(SID_B " 01 08 00 00 00 00 00 06", "6.4 validation PING");
+	expect_out(KEY_B " 01 08 00 00 00 00 00 06", "6.4 validation PING");
 	check(pd_service(&c, 10) == PD_TIMEOUT && m.outn == 0, "6.4 only one PING");
 	feed(ERROR_305);
 	check(pd_service(&c, 1000) == PD_CLOSED && c.close_type == PD_ERROR &&
@@ -419,7 +420,8 @@ static void msgpack_vectors(void)
 	/* unknown keys of every kind are skipped; keys in any order */
 	static uint8_t b[256];
 	size_t n = unhex(
-	    "86"
+	    "87"
+	    "a3 6b 65 79 c4 08 00 00 00 00 00 00 00 01"      /* key */
 	    "a1 7a dc 00 03 cb 40 09 21 fb 54 44 2d 18 d8 01 00 01 02 03 04 05 06 07 08 09 0a 0b 0c 0d 0e 0f c0"
 	    "a9 6b 65 65 70 61 6c 69 76 65 d2 00 00 00 05"    /* int32 5 */
 	    "a1 79 de 00 01 a1 61 92 e0 c7 02 05 aa bb"
@@ -440,7 +442,18 @@ static void msgpack_vectors(void)
 	m.in_at = m.now;
 	c.nonce = 9;   /* as if pd_hello waited for this WELCOME */
 	check(pd_service(&c, 10) == PD_OK && c.open && c.keepalive == 5 &&
-	      c.sid_bin[7] == 1, "3 unknown keys, int32, str8 key");
+	      c.key[7] == 1, "3 unknown keys, int32, str8 key");
+	/* the same WELCOME without its key: over UDP it is dropped, the
+	 * session not opened (the public sid is no datagram prefix, 6.3) */
+	pd_init(&c, &mio, 1);
+	m.inn = m.inpos = 0;
+	reset_out();
+	memcpy(m.in, "\x01\x02\x00\x00\x00\x00\x00\x09\x86", 9);
+	memcpy(m.in + 9, b + 15, n - 15);   /* after "87" and the key */
+	m.inn = 9 + n - 15;
+	m.in_at = m.now;
+	c.nonce = 9;
+	check(pd_service(&c, 10) == PD_OK && !c.open, "4.2 UDP WELCOME without key dropped");
 	/* c1, a cut value, an impossible count */
 	mpr_init(&r, (const uint8_t *)"\xc1", 1);
 	check(mpr_skip(&r) != 0, "c1 invalid");
