@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -165,7 +166,9 @@ func (g *Guard) Hello(req *Request) (Grant, codec.Code) {
 	if grant.Method != "anonymous" {
 		g.stats.AuthOK.Add(1)
 	}
-	g.log.Debug("authenticated", "remote", req.Remote, "principal", grant.Principal, "method", grant.Method)
+	if g.log.Enabled(context.Background(), slog.LevelDebug) { // the arguments would allocate on every HELLO
+		g.log.Debug("authenticated", "remote", req.Remote, "principal", grant.Principal, "method", grant.Method)
+	}
 	return grant, codec.CodeNormal
 }
 

@@ -13,13 +13,16 @@ import (
 // authenticate checks the HELLO in w.hello, from p, with the configured
 // Guard: without one every HELLO is an anonymous session allowed
 // everything.
-func (b *Broker) authenticate(p Peer, hello *codec.Hello) (auth.Grant, codec.Code) {
+func (b *Broker) authenticate(w *Worker, p Peer, hello *codec.Hello) (auth.Grant, codec.Code) {
 	if b.cfg.Auth == nil {
 		return auth.Grant{Method: "anonymous"}, codec.CodeNormal
 	}
-	req := auth.Request{User: hello.User, Pass: hello.Pass, Token: hello.Token, ClientID: hello.ClientID,
+	// The Worker's Request: one on the heap per HELLO would be garbage.
+	w.authReq = auth.Request{User: hello.User, Pass: hello.Pass, Token: hello.Token, ClientID: hello.ClientID,
 		Identity: p.Identity(), Remote: p.Remote()}
-	return b.cfg.Auth.Hello(&req)
+	grant, code := b.cfg.Auth.Hello(&w.authReq)
+	w.authReq = auth.Request{} // holds nothing of the HELLO's buffers
+	return grant, code
 }
 
 // mayTakeOver reports whether a HELLO granted principal may resume, take

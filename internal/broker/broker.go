@@ -138,7 +138,7 @@ func (b *Broker) Open(w *Worker, p Peer, h codec.Header, body []byte) (*Session,
 	if h.Flags != 0 {
 		return nil, codec.CodeInvalidFlags
 	}
-	grant, code := b.authenticate(p, hello)
+	grant, code := b.authenticate(w, p, hello)
 	if code != codec.CodeNormal {
 		return nil, code
 	}

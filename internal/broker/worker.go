@@ -2,6 +2,7 @@ package broker
 
 import (
 	"github.com/packetd/packetd/codec"
+	"github.com/packetd/packetd/internal/auth"
 	"github.com/packetd/packetd/internal/deliver"
 	"github.com/packetd/packetd/internal/store"
 )
@@ -21,6 +22,8 @@ type Worker struct {
 	msg    codec.Message
 	except [][]byte
 	denied []byte // the msg of an ERROR 207
+
+	authReq auth.Request // the HELLO being authenticated (Broker.authenticate)
 
 	q         *qmsg        // the QoS 1 message being broadcast, for the Sink
 	batch     store.Batch  // this pass's writes
