@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"io"
@@ -102,43 +101,12 @@ func TestSignalShutdown(t *testing.T) {
 // its listen addresses by transport, read from the log.
 func startLogged(t *testing.T, cmd *exec.Cmd) map[string]string {
 	t.Helper()
-	dieWithTest(cmd)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	lines := bufio.NewScanner(stderr)
-	addrRE := regexp.MustCompile(`"transport":"(tcp|udp|tls)","addr":"([^"]+)"`)
-	started := make(chan map[string]string, 1)
+	addrs, lines := startWithLog(t, cmd)
 	go func() {
-		addrs := map[string]string{}
-		var log []string
-		for lines.Scan() {
-			log = append(log, lines.Text())
-			if m := addrRE.FindStringSubmatch(lines.Text()); m != nil {
-				addrs[m[1]] = m[2]
-			}
-			if strings.Contains(lines.Text(), `"msg":"packetd started"`) {
-				started <- addrs
-				log = nil
-			}
+		for range lines { // read what follows, so that packetd never blocks on its log
 		}
-		close(started)
 	}()
-	select {
-	case addrs, ok := <-started:
-		if !ok {
-			t.Fatal("packetd exited before it started")
-		}
-		return addrs
-	case <-time.After(30 * time.Second):
-		t.Fatal("packetd did not start within 30s")
-	}
-	return nil
+	return addrs
 }
 
 // TestDescriptorExhaustion runs packetd with 64 file descriptors and lets
