@@ -1,5 +1,5 @@
 // Package bench is packetbench's library: load scenarios against a packetd
-// server over TCP and UDP (command cmd/packetbench), and the measurement and
+// server over TCP, TLS and UDP (command cmd/packetbench), and the measurement and
 // reports they share.
 //
 // # Measurement
@@ -75,7 +75,7 @@
 //	    "host":    {"cpus": int, "os": "linux/amd64", "go": "go1.26.0"}
 //	  },
 //	  "results": [{                 // one per transport, in run order
-//	    "transport":   "tcp" | "udp",
+//	    "transport":   "tcp" | "tls" | "udp",  // tls: TCP sessions over crypto/tls
 //	    "scenario":    "fanout" | "rtt" | "ingest" | "conns",
 //	    "qos":         0 | 1,
 //	    "size":        int,         // payload bytes per message (-s)
@@ -135,9 +135,11 @@
 //	                                // that delivered a measured message:
 //	                                // received.packets / reads is the
 //	                                // messages per read (TCP: many, a
-//	                                // stream; UDP: 1, more with --udp-gro)
-//	    "split_reads": int,         // TCP reads that ended inside a frame
-//	                                // (its rest came with a later read)
+//	                                // stream; UDP: 1, more with --udp-gro;
+//	                                // TLS: reads of the plaintext)
+//	    "split_reads": int,         // TCP and TLS reads that ended inside
+//	                                // a frame (its rest came with a later
+//	                                // read)
 //	    "server": {"cpu_seconds": float,   // user + system, from the end of
 //	                                // the warmup to the end of the drain
 //	                                // (conns: opening and holding); 0: unknown

@@ -93,12 +93,16 @@ func (e *env) setup(ctx context.Context) error {
 		return err
 	}
 	e.srv = srv
-	e.direct = &dialer{transport: e.transport, addr: srv.addr, timeout: 10 * time.Second}
+	e.direct = &dialer{transport: e.transport, addr: srv.addr, tls: srv.tls, timeout: 10 * time.Second}
 	e.impaired = e.direct
+	if e.transport == "tls" && c.TLSInsecure {
+		c.note("[tls] --tls-insecure: the server's certificate was not verified")
+	}
 	im := c.Impair
-	if e.transport == "tcp" {
+	stream := e.transport != "udp"
+	if stream {
 		if im.Duplicate+im.Reorder > 0 {
-			c.note("[tcp] --duplicate and --reorder do not apply to a TCP byte stream (TCP hides both from the application); --loss drops TCP packets in the kernel, --delay, --jitter and --rate apply in the proxy")
+			c.note("[%s] --duplicate and --reorder do not apply to a TCP byte stream (TCP hides both from the application); --loss drops TCP packets in the kernel, --delay, --jitter and --rate apply in the proxy", e.transport)
 		}
 		im = im.ForTCP()
 	}
@@ -106,9 +110,11 @@ func (e *env) setup(ctx context.Context) error {
 		return nil
 	}
 	// The proxy starts clean: sessions open and join without loss, and
-	// impair turns the impairment on for the measured traffic.
+	// impair turns the impairment on for the measured traffic. Over TLS
+	// the TCP proxy relays the encrypted bytes as they are; the clients
+	// verify the server's name, not the proxy's address (dialer.tls).
 	var addr string
-	if e.transport == "tcp" {
+	if stream {
 		o := im.TCPOptions(c.Seed, c.impaired())
 		o.Up, o.Down = impair.TCPConfig{}, impair.TCPConfig{}
 		px, err := impair.NewTCP("127.0.0.1:0", srv.addr, o)

@@ -25,7 +25,8 @@ const (
 	chartBottom = chartH - 55
 )
 
-// palette colors the series; TCP and UDP keep theirs whatever the order.
+// palette colors the series; TCP, UDP and TLS keep theirs whatever the
+// order.
 var palette = []string{"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"}
 
 func seriesColor(results []Result, i int) string {
@@ -34,8 +35,10 @@ func seriesColor(results []Result, i int) string {
 		return palette[0]
 	case "udp":
 		return palette[1]
+	case "tls":
+		return palette[2]
 	}
-	return palette[2+i%(len(palette)-2)]
+	return palette[3+i%(len(palette)-3)]
 }
 
 // seriesLabel names result i: its transport, numbered when several results

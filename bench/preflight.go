@@ -2,7 +2,7 @@ package bench
 
 import (
 	"context"
-	"slices"
+	"crypto/tls"
 	"strings"
 	"time"
 
@@ -23,34 +23,48 @@ func preflight(ctx context.Context, c *Config) error {
 			return err
 		}
 	}
-	if c.Impair.Loss > 0 && slices.Contains(c.Transports, "tcp") {
+	if c.Impair.Loss > 0 && c.stream() {
 		if err := impair.KernelLossAvailable(); err != nil {
 			return configError("--loss over TCP drops packets in the kernel: %v", err)
 		}
 	}
-	if c.Server != "" && !c.AllowRemote {
-		if err := CheckLoopback(c.Server); err != nil {
-			return err
+	for _, a := range []string{c.Server, c.TLSServer} {
+		if a != "" && !c.AllowRemote {
+			if err := CheckLoopback(a); err != nil {
+				return err
+			}
 		}
 	}
 	for _, t := range c.Transports {
 		var limit int
-		if c.Server == "" {
+		if !c.external() {
 			sc, err := checkServerFlags(c.Spawn.Flags)
 			if err != nil {
 				return err
 			}
 			off, flag := sc.DisableTCP, "tcp"
-			limit = sc.TCP.MaxFrame
-			if t == "udp" {
+			limit = sc.TCP.MaxFrame // TLS sessions are the TCP transport's
+			switch t {
+			case "udp":
 				off, flag = sc.DisableUDP, "udp"
 				limit = sc.UDP.MaxDatagram
+			case "tls":
+				off = false // the TLS listener feeds the TCP transport even with -tcp=off
 			}
 			if off {
 				return configError("--server-flag=-%s=off: the spawned server would not serve %s, which --transport asks for", flag, strings.ToUpper(t))
 			}
 		} else {
-			info, err := probe(ctx, c.Server, t)
+			addr := c.Server
+			var tc *tls.Config
+			if t == "tls" {
+				addr = c.TLSServer
+				var err error
+				if tc, err = c.externalTLS(); err != nil {
+					return err
+				}
+			}
+			info, err := probe(ctx, addr, t, tc)
 			if err != nil {
 				return err
 			}
@@ -66,19 +80,30 @@ func preflight(ctx context.Context, c *Config) error {
 	return nil
 }
 
-// fds returns the file descriptors a run over transport needs here.
+// fds returns the file descriptors a run over transport needs here. A
+// spawned server inherits this process's limit, so it is sized too: it
+// holds one descriptor per TCP or UDP session (about what this process
+// needs), and three per TLS session (the client's socket and the two
+// ends of the socket pair into the TCP event loop).
 func (c *Config) fds(transport string) int {
 	need := c.sessions(transport) + fdReserve
-	if transport == "tcp" {
-		return need + 2*c.impaired() // the proxy's two sockets per connection
+	switch transport {
+	case "udp":
+		return need + c.impaired() // the proxy's upstream socket per flow
+	case "tls":
+		need += 2 * c.impaired() // the proxy's two sockets per connection
+		if !c.external() {
+			need = max(need, 3*c.sessions(transport)+fdReserve)
+		}
+		return need
 	}
-	return need + c.impaired() // the proxy's upstream socket per flow
+	return need + 2*c.impaired() // the proxy's two sockets per connection
 }
 
 // probe opens one session with the server over transport and returns what
 // its WELCOME announced.
-func probe(ctx context.Context, addr, transport string) (welcomeInfo, error) {
-	d := &dialer{transport: transport, addr: addr, timeout: 10 * time.Second}
+func probe(ctx context.Context, addr, transport string, tc *tls.Config) (welcomeInfo, error) {
+	d := &dialer{transport: transport, addr: addr, tls: tc, timeout: 10 * time.Second}
 	s, err := d.dial(ctx, codec.Hello{})
 	if err != nil {
 		return welcomeInfo{}, err
@@ -97,7 +122,7 @@ func (c *Config) checkSize(transport string, limit int) error {
 	if c.Scenario == ScenarioConns {
 		return nil // no messages
 	}
-	name, flag, what := "max_frame", "-max-frame", "TCP"
+	name, flag, what := "max_frame", "-max-frame", strings.ToUpper(transport)
 	if transport == "udp" {
 		name, flag, what = "max_datagram", "-max-datagram", "UDP"
 		if limit == 0 {

@@ -83,7 +83,7 @@ func summaryRows(results []Result) []summaryRow {
 			return sigFig(float64(r.Received.Packets)/float64(r.Reads), 3)
 		}),
 		row("reads ending mid-frame", func(r *Result) string {
-			if r.Transport != "tcp" || r.Reads == 0 {
+			if r.Transport == "udp" || r.Reads == 0 {
 				return "-"
 			}
 			return strconv.FormatInt(r.SplitReads, 10)

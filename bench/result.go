@@ -18,7 +18,7 @@ const DefaultInterval = time.Second
 // RecorderConfig describes one transport's run. Its fields other than Run,
 // Start, Interval and ExpectedInterval are copied to the Result as they are.
 type RecorderConfig struct {
-	Transport   string // "tcp" or "udp"
+	Transport   string // "tcp", "tls" or "udp"
 	Scenario    string // "fanout", "rtt", "ingest", "conns"
 	QoS         int
 	Size        int // payload bytes (-s)

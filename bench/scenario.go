@@ -2,6 +2,8 @@ package bench
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -32,7 +34,7 @@ var Scenarios = []string{ScenarioFanout, ScenarioRTT, ScenarioIngest, ScenarioCo
 // Run validates it.
 type Config struct {
 	Scenario   string
-	Transports []string // "tcp" and/or "udp", run one after the other; default tcp
+	Transports []string // "tcp", "tls" and/or "udp", run one after the other; default tcp
 
 	Clients    int           // -c: subscribers (fanout, default 10), clients (rtt, 1), devices (ingest, 100), sessions (conns, 1000)
 	Publishers int           // -p: fanout publishers; default 1
@@ -58,7 +60,10 @@ type Config struct {
 	// ACK (docs/LAYER4.md).
 	Nagle bool
 
-	Server      string      // host:port of a running packetd, both transports; "" spawns one per transport
+	Server      string      // host:port of a running packetd's TCP and UDP; "" (and no TLSServer) spawns one per transport
+	TLSServer   string      // host:port of that packetd's TLS (-tls-addr), for the tls transport
+	TLSCA       string      // PEM file of the CA that verifies TLSServer's certificate; "": the system's roots
+	TLSInsecure bool        // do not verify TLSServer's certificate
 	ServerPID   int         // the external server's pid, for its CPU and memory
 	Spawn       SpawnConfig // how to spawn; ServerFlags are appended to Spawn.Flags
 	AllowRemote bool        // allow a target that is not a loopback address
@@ -151,8 +156,8 @@ func (c *Config) Validate() error {
 	}
 	seen := map[string]bool{}
 	for _, t := range c.Transports {
-		if t != "tcp" && t != "udp" {
-			return configError("transport %q: use tcp, udp or tcp,udp", t)
+		if t != "tcp" && t != "tls" && t != "udp" {
+			return configError("transport %q: use tcp, tls, udp or a list of them (tcp,tls,udp)", t)
 		}
 		if seen[t] {
 			return configError("transport %s given twice", t)
@@ -223,10 +228,13 @@ func (c *Config) Validate() error {
 	if c.Warmup < 0 {
 		return configError("--warmup %v: must be positive", c.Warmup)
 	}
-	if c.ServerPID != 0 && c.Server == "" {
+	if c.ServerPID != 0 && !c.external() {
 		return configError("--server-pid needs --server")
 	}
-	if c.Server == "" {
+	if err := c.checkTLS(seen); err != nil {
+		return err
+	}
+	if !c.external() {
 		if _, err := checkServerFlags(c.Spawn.Flags); err != nil {
 			return err
 		}
@@ -289,8 +297,8 @@ func (c *Config) checkApplies(udp bool) error {
 	if c.Window != 0 && c.QoS != 1 {
 		return configError("--window %d: the window holds QoS 1 EMITs; add --qos 1", c.Window)
 	}
-	if c.Nagle && !slices.Contains(c.Transports, "tcp") {
-		return configError("--nagle: no TCP in --transport %s", strings.Join(c.Transports, ","))
+	if c.Nagle && !c.stream() {
+		return configError("--nagle: no TCP or TLS in --transport %s", strings.Join(c.Transports, ","))
 	}
 	if c.UDPGRO && !udp {
 		return configError("--udp-gro: no UDP in --transport %s", strings.Join(c.Transports, ","))
@@ -305,17 +313,61 @@ func (c *Config) checkApplies(udp bool) error {
 			}
 		}
 	}
-	if c.Impair.Loss >= 1 && slices.Contains(c.Transports, "tcp") {
+	if c.Impair.Loss >= 1 && c.stream() {
 		return configError("--loss 100%%: a TCP connection cannot be opened through a path that loses everything; at most 99.9999%% over TCP")
 	}
 	if c.Seed != 0 && !c.Impair.Active() {
 		return configError("--seed %d: the seed is the impairment's; add an impairment flag (--loss, --delay ...)", c.Seed)
 	}
-	if c.Server != "" && len(c.Spawn.Flags) > 0 {
+	if c.external() && len(c.Spawn.Flags) > 0 {
 		return configError("--server-flag %s: with --server no server is spawned; set packetd's flags where it runs", c.Spawn.Flags[0])
 	}
-	if c.AllowRemote && c.Server == "" {
+	if c.AllowRemote && !c.external() {
 		return configError("--allow-remote: it allows a --server that is not on this machine; without --server the spawned server is local")
+	}
+	return nil
+}
+
+// external reports whether the run loads a running packetd (--server,
+// --tls-server) rather than spawning one.
+func (c *Config) external() bool { return c.Server != "" || c.TLSServer != "" }
+
+// stream reports whether the run has a TCP byte stream: tcp or tls.
+func (c *Config) stream() bool {
+	return slices.Contains(c.Transports, "tcp") || slices.Contains(c.Transports, "tls")
+}
+
+// checkTLS checks the TLS settings against the transports: an external
+// server needs an address for each transport asked for, and the TLS flags
+// need the tls transport (and, but for the spawned server's own
+// certificate, an external one).
+func (c *Config) checkTLS(transports map[string]bool) error {
+	tl := transports["tls"]
+	switch {
+	case !tl && c.TLSServer != "":
+		return configError("--tls-server %s: no tls in --transport %s", c.TLSServer, strings.Join(c.Transports, ","))
+	case !tl && c.TLSCA != "":
+		return configError("--tls-ca: no tls in --transport %s", strings.Join(c.Transports, ","))
+	case !tl && c.TLSInsecure:
+		return configError("--tls-insecure: no tls in --transport %s", strings.Join(c.Transports, ","))
+	case c.TLSCA != "" && c.TLSInsecure:
+		return configError("--tls-ca and --tls-insecure: verify with the CA, or do not verify; not both")
+	case tl && c.external() && c.TLSServer == "":
+		return configError("--transport tls with --server: add --tls-server HOST:PORT, the TLS address of that packetd (its -tls-addr); --server names its TCP and UDP")
+	case tl && !c.external() && (c.TLSCA != "" || c.TLSInsecure):
+		return configError("--tls-ca and --tls-insecure are for --tls-server: the spawned server's certificate comes from a CA packetbench makes for the run and trusts")
+	}
+	for _, t := range c.Transports {
+		if t != "tls" && c.external() && c.Server == "" {
+			return configError("--transport %s with --tls-server: add --server HOST:PORT, that packetd's TCP and UDP address", t)
+		}
+	}
+	if tl && !c.external() {
+		for _, f := range []string{"tls-addr", "tls-cert", "tls-key", "tls-client-ca"} {
+			if hasFlag(c.Spawn.Flags, f) {
+				return configError("--server-flag=-%s: packetbench gives the spawned server its TLS address and a certificate of its own for --transport tls", f)
+			}
+		}
 	}
 	return nil
 }
@@ -425,16 +477,42 @@ type target struct {
 	addr    string // host:port of the transport
 	pid     int    // 0: unknown
 	spawned *Spawned
-	tmp     string // a data directory to remove
+	tmp     string      // a data directory to remove
+	certDir string      // the spawned server's TLS certificate and key, to remove
+	tls     *tls.Config // the clients' TLS ("tls" transport)
 }
 
 // startServer spawns a server for transport, or names the external one.
 func startServer(ctx context.Context, c *Config, transport string) (*target, error) {
-	if c.Server != "" { // preflight checked it
-		return &target{addr: c.Server, pid: c.ServerPID}, nil
+	if c.external() { // preflight checked it
+		t := &target{addr: c.Server, pid: c.ServerPID}
+		if transport == "tls" {
+			t.addr = c.TLSServer
+			var err error
+			if t.tls, err = c.externalTLS(); err != nil {
+				return nil, err
+			}
+		}
+		return t, nil
 	}
 	sc := c.Spawn
 	t := &target{}
+	if transport == "tls" {
+		dir, err := os.MkdirTemp("", "packetbench-tls-")
+		if err != nil {
+			return nil, fmt.Errorf("bench: %w", err)
+		}
+		t.certDir = dir
+		p, err := throwawayPKI(dir, c.Warmup+c.Duration+time.Hour)
+		if err == nil {
+			t.tls, err = clientTLS("127.0.0.1:0", p.roots, false)
+		}
+		if err != nil {
+			os.RemoveAll(dir)
+			return nil, err
+		}
+		sc.Flags = append(sc.Flags[:len(sc.Flags):len(sc.Flags)], "-tls-addr=127.0.0.1:0", "-tls-cert="+p.certFile, "-tls-key="+p.keyFile)
+	}
 	if c.Persist && !hasFlag(sc.Flags, "data-dir") {
 		dir, err := os.MkdirTemp("", "packetbench-data-")
 		if err != nil {
@@ -448,14 +526,16 @@ func startServer(ctx context.Context, c *Config, transport string) (*target, err
 	}
 	s, err := Spawn(ctx, sc)
 	if err != nil {
-		if t.tmp != "" {
-			os.RemoveAll(t.tmp)
-		}
+		t.removeDirs()
 		return nil, err
 	}
 	t.spawned, t.pid = s, s.PID
-	t.addr = s.TCP
-	if transport == "udp" {
+	switch transport {
+	case "tcp":
+		t.addr = s.TCP
+	case "tls":
+		t.addr = s.TLS
+	case "udp":
 		t.addr = s.UDP
 	}
 	if t.addr == "" {
@@ -482,13 +562,32 @@ func (t *target) stop() (map[string]int64, error) {
 		return nil, nil
 	}
 	stats, err := t.spawned.Stop()
-	if t.tmp != "" {
-		os.RemoveAll(t.tmp)
-	}
+	t.removeDirs()
 	if err != nil {
 		err = fmt.Errorf("the spawned server exited with %v%s", err, t.spawned.logTail())
 	}
 	return stats, err
+}
+
+// removeDirs removes the temporary directories of a spawned server.
+func (t *target) removeDirs() {
+	for _, d := range []string{t.tmp, t.certDir} {
+		if d != "" {
+			os.RemoveAll(d)
+		}
+	}
+}
+
+// externalTLS returns the clients' TLS configuration for --tls-server.
+func (c *Config) externalTLS() (*tls.Config, error) {
+	var roots *x509.CertPool
+	if c.TLSCA != "" {
+		var err error
+		if roots, err = loadRoots(c.TLSCA); err != nil {
+			return nil, err
+		}
+	}
+	return clientTLS(c.TLSServer, roots, c.TLSInsecure)
 }
 
 // sessions returns how many sessions a run opens over one transport.

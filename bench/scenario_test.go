@@ -77,7 +77,7 @@ func TestScenarioCounts(t *testing.T) {
 		{"ingest qos1", ScenarioIngest, 1, 4, 4, 2},
 	}
 	for _, tt := range tests {
-		for _, transport := range []string{"tcp", "udp"} {
+		for _, transport := range []string{"tcp", "tls", "udp"} {
 			t.Run(tt.name+"/"+transport, func(t *testing.T) {
 				t.Parallel()
 				cfg := testConfig(tt.scenario, transport)
@@ -120,7 +120,7 @@ func TestFanoutFlood(t *testing.T) {
 	for _, tt := range []struct {
 		name, transport string
 		gro             bool
-	}{{"tcp", "tcp", false}, {"udp", "udp", false}, {"udp gro", "udp", true}} {
+	}{{"tcp", "tcp", false}, {"tls", "tls", false}, {"udp", "udp", false}, {"udp gro", "udp", true}} {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := testConfig(ScenarioFanout, tt.transport)
 			cfg.Clients = 3
@@ -134,8 +134,11 @@ func TestFanoutFlood(t *testing.T) {
 			if got, want := res.Received.Packets+res.LostPackets, 3*res.Sent.Packets; got != want {
 				t.Errorf("got delivered %d + lost %d = %d, want %d", res.Received.Packets, res.LostPackets, got, want)
 			}
-			if tt.transport == "tcp" && res.LostPackets != 0 {
-				t.Errorf("got %d lost over TCP, want 0", res.LostPackets)
+			if tt.transport != "udp" && res.LostPackets != 0 {
+				t.Errorf("got %d lost over %s, want 0", res.LostPackets, tt.transport)
+			}
+			if tt.transport != "udp" && res.Reads == 0 {
+				t.Errorf("got 0 reads, want the receivers' reads counted")
 			}
 			if res.Duplicates != 0 {
 				t.Errorf("got %d duplicates, want 0", res.Duplicates)
@@ -242,7 +245,7 @@ func closedPort(t *testing.T) string {
 // TestConns opens idle sessions and reports the server's memory per
 // session.
 func TestConns(t *testing.T) {
-	for _, transport := range []string{"tcp", "udp"} {
+	for _, transport := range []string{"tcp", "tls", "udp"} {
 		t.Run(transport, func(t *testing.T) {
 			cfg := testConfig(ScenarioConns, transport)
 			cfg.Clients = 1000

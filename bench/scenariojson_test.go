@@ -7,16 +7,17 @@ import (
 	"time"
 )
 
-// TestScenarioJSON runs a small fan-out over both transports, writes the
-// JSON document, and checks that it parses back into Document and has
-// every field of the documented schema.
+// TestScenarioJSON runs a small fan-out over the three transports, writes
+// the JSON document, and checks that it parses back into Document, with
+// one result per transport in order, and has every field of the
+// documented schema.
 func TestScenarioJSON(t *testing.T) {
 	cfg := testConfig(ScenarioFanout, "tcp")
-	cfg.Transports = []string{"tcp", "udp"}
+	cfg.Transports = []string{"tcp", "tls", "udp"}
 	cfg.Clients = 3
 	cfg.Messages = 50
 	cfg.Rate = 500
-	res := runOneOrMore(t, cfg, 2)
+	res := runOneOrMore(t, cfg, 3)
 	doc := NewDocument("test", []string{"packetbench", "fanout"}, time.Now())
 	doc.Results = res
 	var b bytes.Buffer
@@ -27,8 +28,8 @@ func TestScenarioJSON(t *testing.T) {
 	if err := json.Unmarshal(b.Bytes(), &back); err != nil {
 		t.Fatalf("the JSON does not parse into Document: %v", err)
 	}
-	if len(back.Results) != 2 || back.Results[0].Transport != "tcp" || back.Results[1].Transport != "udp" {
-		t.Fatalf("got results %+v, want tcp then udp", back.Results)
+	if len(back.Results) != 3 || back.Results[0].Transport != "tcp" || back.Results[1].Transport != "tls" || back.Results[2].Transport != "udp" {
+		t.Fatalf("got results %+v, want tcp, tls, udp", back.Results)
 	}
 	for _, r := range back.Results {
 		if r.Scenario != "fanout" || r.Sent.Packets != 50 || r.Received.Packets != 150 || r.Subscribers != 3 || r.Publishers != 1 {

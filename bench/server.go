@@ -23,7 +23,7 @@ import (
 // The child announces itself with one JSON line on stderr, and reports its
 // counters with another when it stops:
 //
-//	{"packetbench_server":{"pid":1234,"tcp":"127.0.0.1:40113","udp":"127.0.0.1:51234"}}
+//	{"packetbench_server":{"pid":1234,"tcp":"127.0.0.1:40113","udp":"127.0.0.1:51234","tls":"127.0.0.1:40115"}}
 //	{"packetbench_server_stats":{"Emits":100000,...}}
 const (
 	readyKey = "packetbench_server"
@@ -35,6 +35,7 @@ type readyLine struct {
 	PID int    `json:"pid"`
 	TCP string `json:"tcp,omitempty"`
 	UDP string `json:"udp,omitempty"`
+	TLS string `json:"tls,omitempty"` // with -tls-addr
 }
 
 // RunServer is the child side of Spawn (the hidden `packetbench server`
@@ -63,6 +64,9 @@ func RunServer(ctx context.Context, args []string, stdin io.Reader, stderr io.Wr
 	}
 	if a := srv.UDPAddr(); a != nil {
 		ready.UDP = a.String()
+	}
+	if a := srv.TLSAddr(); a != nil {
+		ready.TLS = a.String()
 	}
 	if err := writeJSONLine(stderr, readyKey, ready); err != nil {
 		_ = srv.Shutdown(context.Background())
@@ -154,8 +158,8 @@ type SpawnConfig struct {
 // Spawned is a server child process. Its methods are safe for concurrent
 // use.
 type Spawned struct {
-	PID      int
-	TCP, UDP string // listen addresses, "" for a disabled transport
+	PID           int
+	TCP, UDP, TLS string // listen addresses, "" for a disabled transport
 
 	cmd   *exec.Cmd
 	stdin io.WriteCloser
@@ -213,7 +217,7 @@ func Spawn(ctx context.Context, sc SpawnConfig) (*Spawned, error) {
 	defer t.Stop()
 	select {
 	case r := <-ready:
-		s.TCP, s.UDP = r.TCP, r.UDP
+		s.TCP, s.UDP, s.TLS = r.TCP, r.UDP, r.TLS
 		return s, nil
 	case <-s.done:
 		err = errors.New("exited before it listened")

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -12,8 +13,8 @@ import (
 	"github.com/packetd/packetd/codec"
 )
 
-// session is a load client's packetd session over TCP (tcpSession) or UDP
-// (udpSession): what the scenarios need of either.
+// session is a load client's packetd session over TCP or TLS (tcpSession)
+// or UDP (udpSession): what the scenarios need of either.
 type session interface {
 	// read waits for input; each then hands every packet it completed to
 	// fn. One goroutine reads.
@@ -38,12 +39,13 @@ const joinID = 0xfffffff1
 
 // dialer opens the sessions of one transport's run.
 type dialer struct {
-	transport string // "tcp" or "udp"
+	transport string // "tcp", "tls" or "udp"
 	addr      string
-	readBuf   int  // TCP read buffer
-	sockBuf   int  // UDP socket buffers
-	gro       bool // UDP: coalesce the server's GSO runs
-	nagle     bool // TCP: Nagle's algorithm on (TCP_NODELAY off)
+	tls       *tls.Config // "tls": the server's name and roots, whatever addr is
+	readBuf   int         // TCP read buffer
+	sockBuf   int         // UDP socket buffers
+	gro       bool        // UDP: coalesce the server's GSO runs
+	nagle     bool        // TCP: Nagle's algorithm on (TCP_NODELAY off)
 	timeout   time.Duration
 }
 
@@ -56,7 +58,7 @@ func (d *dialer) dial(ctx context.Context, hello codec.Hello) (session, error) {
 	if d.transport == "udp" {
 		s, err = dialUDP(ctx, d.addr, &hello, d.sockBuf, d.gro)
 	} else {
-		s, err = dialTCP(ctx, d.addr, &hello, d.readBuf, d.nagle)
+		s, err = dialTCP(ctx, d.addr, &hello, d.readBuf, d.nagle, d.tls)
 	}
 	if err != nil {
 		return nil, dialError(d.transport, d.addr, err)
@@ -73,6 +75,14 @@ func dialError(transport, addr string, err error) error {
 		return fmt.Errorf("bench: out of file descriptors opening a %s session: raise the limit (ulimit -n) or lower -c: %w", transport, err)
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, errNoAnswer), isTimeout(err):
 		return fmt.Errorf("bench: no answer from packetd at %s %s: is the server running, and is this its address? (%w)", transport, addr, err)
+	}
+	var ve *tls.CertificateVerificationError
+	if errors.As(err, &ve) {
+		return fmt.Errorf("bench: the TLS certificate of packetd at %s did not verify: %v: give its CA with --tls-ca FILE (or skip the check with --tls-insecure)", addr, ve.Err)
+	}
+	var re tls.RecordHeaderError
+	if errors.As(err, &re) {
+		return fmt.Errorf("bench: %s does not speak TLS (%v): is it packetd's -tls-addr?", addr, err)
 	}
 	var se *ServerError
 	if errors.As(err, &se) && se.Code == uint16(codec.CodeServerFull) {

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -11,15 +12,16 @@ import (
 	"github.com/packetd/packetd/codec"
 )
 
-// tcpSession is a lean packetd session over TCP, speaking codec directly:
-// writes go out as given (a caller batches many frames into one write),
-// and reads parse frames in place from one large buffer, with no
-// allocation per packet.
+// tcpSession is a lean packetd session over TCP, or TLS over TCP (the
+// same frames over crypto/tls: c is then a *tls.Conn, and reads see the
+// plaintext), speaking codec directly: writes go out as given (a caller
+// batches many frames into one write), and reads parse frames in place
+// from one large buffer, with no allocation per packet.
 //
-// One goroutine reads; any number may write (net.Conn writes do not
-// interleave).
+// One goroutine reads; any number may write (net.Conn and tls.Conn
+// writes do not interleave).
 type tcpSession struct {
-	c        *net.TCPConn
+	c        net.Conn
 	welcome  welcomeInfo
 	buf      []byte
 	r, w     int // unparsed bytes are buf[r:w]
@@ -36,10 +38,10 @@ type welcomeInfo struct {
 	inflight    int
 }
 
-// dialTCP connects, says HELLO and waits for the WELCOME. readBuf is the
-// read buffer's size (it grows for a frame larger than it); nagle leaves
-// Nagle's algorithm on.
-func dialTCP(ctx context.Context, addr string, hello *codec.Hello, readBuf int, nagle bool) (*tcpSession, error) {
+// dialTCP connects, completes the TLS handshake if tc is not nil, says
+// HELLO and waits for the WELCOME. readBuf is the read buffer's size (it
+// grows for a frame larger than it); nagle leaves Nagle's algorithm on.
+func dialTCP(ctx context.Context, addr string, hello *codec.Hello, readBuf int, nagle bool, tc *tls.Config) (*tcpSession, error) {
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
@@ -53,7 +55,15 @@ func dialTCP(ctx context.Context, addr string, hello *codec.Hello, readBuf int, 
 			return nil, err
 		}
 	}
-	s := &tcpSession{c: c.(*net.TCPConn), buf: make([]byte, max(readBuf, 512)), maxFrame: codec.DefaultMaxFrame}
+	if tc != nil {
+		tlc := tls.Client(c, tc)
+		if err := tlc.HandshakeContext(ctx); err != nil {
+			c.Close()
+			return nil, err
+		}
+		c = tlc
+	}
+	s := &tcpSession{c: c, buf: make([]byte, max(readBuf, 512)), maxFrame: codec.DefaultMaxFrame}
 	if dl, ok := ctx.Deadline(); ok {
 		_ = c.SetDeadline(dl)
 	}

@@ -60,7 +60,7 @@ func (e *env) plan(t *traffic) *sendPlan {
 	}
 	p.end = p.measure.Add(c.Duration)
 	p.precise = c.Rate >= 200 && len(t.senders) <= 64
-	if e.transport == "tcp" && len(t.senders) > 0 {
+	if e.transport != "udp" && len(t.senders) > 0 {
 		s := t.senders[0]
 		p.batch = max(1, (32<<10)/(len(s.prefix)+len(s.suffix)+PayloadLen(c.Size)))
 		if c.Rate == 0 && !t.closed && c.QoS == 0 {

@@ -1,5 +1,5 @@
-// Command packetbench load-tests a packetd server over TCP, UDP or both
-// side by side, like iperf3 or nats bench: fan-out, round trips, ingest
+// Command packetbench load-tests a packetd server over TCP, TLS, UDP or
+// all of them side by side, like iperf3 or nats bench: fan-out, round trips, ingest
 // from many devices, and idle sessions, with an impairment proxy built in.
 // Run `packetbench --help`; docs/PACKETBENCH.md is the guide.
 package main
@@ -155,8 +155,11 @@ func newFlagSet(o *options, out io.Writer) *flag.FlagSet {
 	fs.BoolVar(&c.Persist, "persist", false, "persistent receivers")
 	fs.BoolVar(&c.UDPGRO, "udp-gro", false, "UDP receivers coalesce the server's GSO runs")
 	fs.BoolVar(&c.Nagle, "nagle", false, "Nagle's algorithm on in the clients' TCP sockets")
-	fs.StringVar(&o.transports, "transport", "tcp", "tcp, udp or tcp,udp")
+	fs.StringVar(&o.transports, "transport", "tcp", "tcp, tls, udp or a list: tcp,tls,udp")
 	fs.StringVar(&c.Server, "server", "", "a running packetd")
+	fs.StringVar(&c.TLSServer, "tls-server", "", "the running packetd's TLS address")
+	fs.StringVar(&c.TLSCA, "tls-ca", "", "CA file that verifies --tls-server")
+	fs.BoolVar(&c.TLSInsecure, "tls-insecure", false, "do not verify --tls-server's certificate")
 	fs.IntVar(&c.ServerPID, "server-pid", 0, "its pid")
 	register(fs, listValue{&o.serverFlag}, "a packetd flag for the spawned server", "server-flag")
 	fs.BoolVar(&c.AllowRemote, "allow-remote", false, "allow a remote server")

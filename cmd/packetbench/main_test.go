@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"net"
 	"os"
 	"path/filepath"
@@ -80,6 +81,14 @@ func TestBadCommandLines(t *testing.T) {
 		{[]string{"fanout", "--json", "--csv"}, "cannot both write to standard output"},
 		{[]string{"fanout", "--nagle", "--transport", "udp"}, "--nagle: no TCP"},
 		{[]string{"conns", "--nagle"}, "conns sends no messages"},
+		{[]string{"rtt", "--tls-ca", "ca.pem"}, "--tls-ca: no tls in --transport tcp"},
+		{[]string{"rtt", "--tls-insecure", "--transport", "tcp,udp"}, "--tls-insecure: no tls"},
+		{[]string{"rtt", "--transport", "tls", "--server", "127.0.0.1:7070"}, "add --tls-server"},
+		{[]string{"rtt", "--transport", "tcp,tls", "--tls-server", "127.0.0.1:7443"}, "--transport tcp with --tls-server: add --server"},
+		{[]string{"rtt", "--transport", "tls", "--tls-server", "127.0.0.1:7443", "--tls-ca", "ca.pem", "--tls-insecure"}, "not both"},
+		{[]string{"rtt", "--transport", "tls", "--tls-ca", "ca.pem"}, "are for --tls-server"},
+		{[]string{"fanout", "--transport", "tcp,tls,tls"}, "transport tls given twice"},
+		{[]string{"fanout", "--transport", "tcp,dtls"}, `transport "dtls"`},
 		{[]string{"impair", "--target", "192.0.2.1:7070"}, "not a loopback address"},
 		{[]string{"impair", "--loss", "2"}, "give a percentage"},
 	}
@@ -97,6 +106,36 @@ func TestBadCommandLines(t *testing.T) {
 				t.Errorf("got stderr %q, want %q and a pointer to %s", stderr, tt.want, help)
 			}
 		})
+	}
+}
+
+// TestFlagsDocumented checks that --help lists every scenario flag, under
+// one of its names.
+func TestFlagsDocumented(t *testing.T) {
+	fs := newFlagSet(&options{}, nil)
+	byValue := map[flag.Value][]string{}
+	var order []flag.Value
+	fs.VisitAll(func(f *flag.Flag) {
+		if _, ok := byValue[f.Value]; !ok {
+			order = append(order, f.Value)
+		}
+		byValue[f.Value] = append(byValue[f.Value], f.Name)
+	})
+	for _, v := range order {
+		names := byValue[v]
+		found := false
+		for _, n := range names {
+			dash := "--"
+			if len(n) == 1 {
+				dash = "-"
+			}
+			if strings.Contains(usageText, "  "+dash+n+" ") || strings.Contains(usageText, ", "+dash+n+" ") || strings.Contains(usageText, "  "+dash+n+"\n") {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("flag %v is not in --help", names)
+		}
 	}
 }
 

@@ -1,8 +1,8 @@
 package main
 
 // usageText is `packetbench --help`.
-const usageText = `packetbench load-tests a packetd server over TCP, UDP, or both side by side,
-and shows with numbers how the two transports differ.
+const usageText = `packetbench load-tests a packetd server over TCP, TLS, UDP, or several
+side by side, and shows with numbers how the transports differ.
 
 Usage:
   packetbench [flags] fanout|rtt|ingest|conns [flags]
@@ -27,6 +27,7 @@ conns ...) is an error, not ignored.
 Examples:
   packetbench fanout -c 100 -t 5s                 flood 100 TCP subscribers
   packetbench fanout -c 1000 --transport tcp,udp  TCP and UDP side by side
+  packetbench fanout -c 100 --transport tcp,tls,udp   TLS beside TCP and UDP
   packetbench fanout -c 100 -r 2000 --transport tcp,udp   latency at 2,000 msg/s
   packetbench rtt -r 10k                          round trips at 10,000 msg/s
   packetbench rtt --transport udp --loss 5% --qos 1       QoS 1 over a lossy path
@@ -34,6 +35,8 @@ Examples:
   packetbench conns -c 10000                      memory per idle session
   packetbench fanout -c 100 --qos 1 --persist     QoS 1 to persistent sessions, on disk
   packetbench fanout --server 127.0.0.1:7070 --server-pid $(pidof packetd)
+  packetbench rtt --transport tcp,tls --server 127.0.0.1:7070 \
+      --tls-server localhost:7443 --tls-ca ca.pem    a running packetd's TLS
   packetbench fanout -c 100 -J result.json --report report.html
 
 Load:
@@ -54,17 +57,26 @@ Load:
   --persist            receivers open persistent sessions: with --qos 1 the
                        server writes their messages to disk before its ACK
                        (a spawned server gets a temporary -data-dir)
-  --transport LIST     tcp, udp or tcp,udp (tcp)
+  --transport LIST     tcp, tls, udp, or a list run one after the other:
+                       tcp,udp or tcp,tls,udp (tcp). tls: TCP sessions over
+                       TLS (a spawned server gets a certificate of a CA made
+                       for the run, which the clients trust)
   --udp-gro            UDP receivers turn on UDP_GRO and read each of the
                        server's GSO runs at once, not one datagram per read
                        (over loopback this also spares the server's sends
                        the kernel's splitting of the runs; off: as devices)
-  --nagle              the clients' TCP sockets keep Nagle's algorithm on
-                       (TCP_NODELAY off, as many embedded stacks): a small
-                       write waits while an earlier one is unacknowledged
+  --nagle              the clients' TCP (and TLS) sockets keep Nagle's
+                       algorithm on (TCP_NODELAY off, as many embedded
+                       stacks): a small write waits while an earlier one is
+                       unacknowledged
 
 Server:
   --server HOST:PORT   a running packetd (TCP and UDP on that port)
+  --tls-server ADDR    its TLS address, HOST:PORT (packetd's -tls-addr), for
+                       --transport tls; the certificate is verified for HOST
+  --tls-ca FILE        PEM CA certificate(s) that verify --tls-server
+                       (default: the system's roots)
+  --tls-insecure       do not verify --tls-server's certificate (a note says so)
   --server-pid PID     its process, for CPU time and memory from /proc
   --server-flag FLAG   a packetd flag for the spawned server, repeatable:
                        --server-flag=-tcp-loops=2 --server-flag=-data-dir=/tmp/pd
@@ -82,6 +94,8 @@ fanout: the subscribers, rtt: the clients, both ways, ingest: the devices):
   --rate BW            bandwidth per connection or flow: 10mbit, 1gbit, 500kbps
   --seed N             the impairment's random seed (random; reported); needs
                        an impairment flag
+  TLS goes through the TCP proxy, which relays its bytes as they are; the
+  clients still verify the server's certificate.
   A TCP byte stream cannot lose, duplicate or reorder in a user-space proxy
   (the kernel recovers below it): over TCP the proxy applies --delay,
   --jitter and --rate, and --loss installs an nftables rule that drops the
@@ -134,6 +148,7 @@ under a given load (send to delivery, one way).
 Examples:
   packetbench fanout -c 100 -t 5s                        TCP, flooded
   packetbench fanout -c 1000 --transport tcp,udp          both, side by side
+  packetbench fanout -c 100 --transport tcp,tls           TLS beside TCP
   packetbench fanout -c 100 -r 2000 --transport tcp,udp   p50/p99 at 2,000 msg/s
   packetbench fanout -c 100 --qos 1 --persist             QoS 1, on disk
   packetbench fanout -c 20 --transport udp --loss 20% --seed 1 -r 500   QoS 0 loses 20%
@@ -175,12 +190,13 @@ Reports the server's resident memory before and after, and per session, and
 how fast the sessions opened: the sent and received messages are the HELLOs
 and WELCOMEs, the rate is sessions/s, the latency a handshake's (over UDP
 including the PING that validates the client's address). Each session needs
-a file descriptor here (and, over TCP, one in the server): the limit is
-checked first.
+a file descriptor here (and, over TCP, one in the server; over TLS three):
+the limit is checked first.
 
 Examples:
   packetbench conns -c 10000
   packetbench conns -c 10000 --transport tcp,udp -t 5s
+  packetbench conns -c 2000 --transport tcp,tls          memory per TLS session
 `,
 	"impair": `packetbench impair: run the impairment proxy on its own, between any clients
 and a server, until Ctrl-C (SIGINT or SIGTERM; the exit status is then 0).
