@@ -152,6 +152,10 @@ func TestUnreachableServer(t *testing.T) {
 			t.Errorf("%s: got exit %d, stderr %q, want 1 and %q", tr, code, stderr, want)
 		}
 	}
+	code, _, stderr := packetbench(t, "rtt", "--transport", "tls", "--tls-server", addr)
+	if want := "no packetd at tls " + addr; code != 1 || !strings.Contains(stderr, want) {
+		t.Errorf("tls: got exit %d, stderr %q, want 1 and %q", code, stderr, want)
+	}
 }
 
 // TestRunOutputs runs a small fan-out against a spawned server (this
