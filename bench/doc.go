@@ -178,7 +178,8 @@
 //	                                // by the seed); packets and dropped:
 //	                                // what it saw and dropped while
 //	                                // impairing, both ways (UDP:
-//	                                // datagrams; TCP with loss: IP packets
+//	                                // datagrams, lost to --loss or to the
+//	                                // --rate queue; TCP with loss: IP packets
 //	                                // on loopback, each up to 64 KiB of
 //	                                // segments; else 0)
 //	  }]

@@ -167,13 +167,14 @@ func (e *env) impair() error {
 }
 
 // impairStats returns the packets the impairment has seen, both ways, and
-// those it dropped: the UDP proxy's datagrams, or over TCP the IP packets
-// of the KernelLoss (0, 0 for a TCP proxy without one).
+// those it dropped: the UDP proxy's datagrams (lost to --loss, or to its
+// --rate queue's limit), or over TCP the IP packets of the KernelLoss (0,
+// 0 for a TCP proxy without one).
 func (e *env) impairStats() (seen, dropped uint64) {
 	switch {
 	case e.udpProxy != nil:
 		st := e.udpProxy.Stats()
-		return st.Up.Received + st.Down.Received, st.Up.Lost + st.Down.Lost
+		return st.Up.Received + st.Down.Received, st.Up.Lost + st.Down.Lost + st.Up.QueueDrops + st.Down.QueueDrops
 	case e.kernel != nil:
 		st, err := e.kernel.Stats()
 		if err != nil {

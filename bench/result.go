@@ -68,6 +68,7 @@ type Recorder struct {
 	sentBytes   atomic.Int64
 	expect      atomic.Int64
 	retransmits atomic.Int64
+	clamped     atomic.Int64 // latencies above histHighest, counted as it
 
 	mu        sync.Mutex // guards the fields below
 	locals    []*Local
@@ -162,6 +163,10 @@ func (r *Recorder) AddSent(packets, bytes int64) {
 // expected minus delivered; without any Expect call it is the sum of the
 // flows' sequence gaps (which cannot see losses at a flow's tail).
 func (r *Recorder) Expect(n int64) { r.expect.Add(n) }
+
+// Clamped returns how many latencies were above the histogram's range
+// (60 s) and counted as 60 s.
+func (r *Recorder) Clamped() int64 { return r.clamped.Load() }
 
 // AddRetransmits counts QoS 1 retransmissions: the publishers' resent
 // EMITs (the scenarios add the spawned server's MESSAGE retransmissions to
@@ -346,7 +351,17 @@ func (r *Recorder) Finish(end time.Time) []IntervalStats {
 	n := max(end.UnixNano(), r.start+r.next*r.interval)
 	var out []IntervalStats
 	b := r.start + (r.next+1)*r.interval
+	folded := false
 	for ; b <= n; b += r.interval {
+		if b+r.interval > n && n > b && n-b < r.interval/10 {
+			// A tail shorter than a tenth of an interval joins the last
+			// one, which closes here (no progress line has shown it): a
+			// sliver of its own would show an absurd rate.
+			r.foldLocked(r.next+1, r.next)
+			out = append(out, r.closeIntervalLocked(n))
+			folded = true
+			break
+		}
 		out = append(out, r.closeIntervalLocked(b))
 	}
 	// The last piece is an interval of its own if it spans a tenth of
@@ -361,7 +376,7 @@ func (r *Recorder) Finish(end time.Time) []IntervalStats {
 		unreconciled -= a.lost
 	}
 	last := b - r.interval
-	if n > last && (n-last >= r.interval/10 || r.holdsLocked(r.next) || len(out) == 0 && unreconciled != 0) {
+	if !folded && n > last && (n-last >= r.interval/10 || r.holdsLocked(r.next) || len(out) == 0 && unreconciled != 0) {
 		out = append(out, r.closeIntervalLocked(n))
 	}
 	r.end = n
@@ -377,6 +392,22 @@ func (r *Recorder) Finish(end time.Time) []IntervalStats {
 		}
 	}
 	return out
+}
+
+// foldLocked moves the counts of open interval from into interval to.
+func (r *Recorder) foldLocked(from, to int64) {
+	i := slices.IndexFunc(r.open, func(a *accum) bool { return a.idx == from })
+	if i < 0 {
+		return
+	}
+	a := r.open[i]
+	r.open = slices.Delete(r.open, i, i+1)
+	dst := r.accumLocked(to)
+	dst.hist.Merge(a.hist)
+	dst.packets += a.packets
+	dst.bytes += a.bytes
+	dst.lost += a.lost
+	r.spare = append(r.spare, a)
 }
 
 // holdsLocked reports whether open interval idx has deliveries or losses.

@@ -516,13 +516,27 @@ func TestFinishShortTail(t *testing.T) {
 		l.Observe(Payload{Seq: uint64(i + 1), Sent: t0}, t0+int64(500*time.Millisecond), 1)
 	}
 	l.Observe(Payload{Seq: 11, Sent: t0}, t0+int64(time.Second+5*time.Millisecond), 1)
+	check := func(r *Recorder, want int) {
+		t.Helper()
+		res := r.Result()
+		var recv int64
+		for _, iv := range res.Intervals {
+			recv += iv.ReceivedPackets
+		}
+		if recv != res.Received.Packets || len(res.Intervals) != want || res.Intervals[want-1].End != 1.01 {
+			t.Errorf("intervals %+v receive %d, want %d intervals, the last ending at 1.01 s, and %d", res.Intervals, recv, want, res.Received.Packets)
+		}
+	}
 	r.Finish(measStart.Add(time.Second + 10*time.Millisecond)) // a 10 ms tail
-	res := r.Result()
-	var recv int64
-	for _, iv := range res.Intervals {
-		recv += iv.ReceivedPackets
-	}
-	if recv != res.Received.Packets || len(res.Intervals) != 2 || res.Intervals[1].End != 1.01 {
-		t.Errorf("intervals %+v receive %d, want 2 intervals, the last ending at 1.01 s, and %d", res.Intervals, recv, res.Received.Packets)
-	}
+	check(r, 1)                                                // joins the interval Finish closes
+
+	// Once a progress line has shown the last interval, the tail is one of
+	// its own.
+	r = NewRecorder(RecorderConfig{Start: measStart})
+	l = r.NewLocal()
+	l.Observe(Payload{Seq: 1, Sent: t0}, t0+int64(500*time.Millisecond), 1)
+	r.Tick(measStart.Add(time.Second + time.Millisecond))
+	l.Observe(Payload{Seq: 2, Sent: t0}, t0+int64(time.Second+5*time.Millisecond), 1)
+	r.Finish(measStart.Add(time.Second + 10*time.Millisecond))
+	check(r, 2)
 }

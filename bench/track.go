@@ -277,6 +277,9 @@ func (l *Local) recordLocked(recv, latency int64, size int) {
 	if recv >= l.end {
 		l.advanceLocked(recv)
 	}
+	if latency > histHighest {
+		l.r.clamped.Add(1)
+	}
 	v := min(max(latency, 0), histHighest)
 	if l.expected == 0 && l.hist.n < l.limit {
 		l.hist.add(v)

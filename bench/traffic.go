@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/packetd/packetd/codec"
+	"github.com/packetd/packetd/internal/broker"
 )
 
 // traffic is the measured phase of fanout, rtt and ingest: senders
@@ -184,6 +185,9 @@ func (e *env) runTraffic(ctx context.Context, t *traffic) (*Result, error) {
 			_ = WriteProgress(c.Progress, e.transport, iv)
 		}
 	}
+	if n := t.rec.Clamped(); n > 0 {
+		e.cfg.note("[%s] %d latencies were above 60 s, the histogram's range, and count as 60 s: the percentiles at the top are at least what they say", e.transport, n)
+	}
 	res := t.rec.Result()
 	res.Server = server
 	return &res, nil
@@ -223,10 +227,17 @@ func (e *env) drain(ctx context.Context, t *traffic) {
 	c := e.cfg
 	quiet := 500*time.Millisecond + 4*(c.Impair.Delay+c.Impair.Jitter)
 	limit := 30 * time.Second
-	if c.QoS == 1 {
-		// The server retransmits over UDP after 1 s, or its measured
-		// timeout (at least 200 ms), doubling with each retransmission.
-		quiet, limit = 20*time.Second+quiet, 2*time.Minute
+	switch {
+	case c.QoS == 1:
+		// The server retransmits over UDP after its timeout, doubling with
+		// each retransmission: wait out the longest gap it may leave.
+		quiet += 5*time.Second + e.longestRetryGap()
+		limit = max(2*time.Minute, 3*quiet)
+	case e.transport != "udp" && c.Impair.Loss > 0:
+		// TCP retransmits a segment lost in the kernel after its RTO,
+		// doubling it each time the retransmission is lost too: 0.2 +
+		// 0.4 + ... s; 10 s covers five losses of one segment in a row.
+		quiet, limit = 10*time.Second+quiet, 2*time.Minute
 	}
 	if ctx.Err() != nil {
 		quiet, limit = 200*time.Millisecond, time.Second
@@ -274,11 +285,19 @@ func (e *env) drain(ctx context.Context, t *traffic) {
 		if n := progress(); n != last {
 			last, moved = n, time.Now()
 		} else if time.Since(moved) > quiet {
+			if ctx.Err() == nil {
+				e.cfg.note("[%s] the drain stopped after %v without a delivery: %d of the %d expected deliveries had not arrived (counted lost)",
+					e.transport, quiet.Round(100*time.Millisecond), want-t.delivered(), want)
+			}
 			return
 		}
 		select {
 		case <-tick.C:
 		case <-dctx.Done():
+			if ctx.Err() == nil {
+				e.cfg.note("[%s] the drain stopped at its limit of %v: %d of the %d expected deliveries had not arrived (counted lost)",
+					e.transport, limit, want-t.delivered(), want)
+			}
 			return
 		case <-ctx.Done():
 			if limit > time.Second { // interrupted while draining: stop soon
@@ -289,6 +308,31 @@ func (e *env) drain(ctx context.Context, t *traffic) {
 			ctx = context.Background()
 		}
 	}
+}
+
+// longestRetryGap returns the longest time the server may wait between
+// two retransmissions of a QoS 1 MESSAGE: its first timeout (randomised
+// up to 1.5 times) doubled for each retransmission up to -max-retries,
+// at most the broker's cap. For a server packetbench did not spawn, the
+// cap.
+func (e *env) longestRetryGap() time.Duration {
+	if e.cfg.external() {
+		return broker.MaxBackoff
+	}
+	sc, err := checkServerFlags(e.cfg.Spawn.Flags)
+	if err != nil {
+		return broker.MaxBackoff
+	}
+	first := sc.Broker.RetryTimeout
+	if first == 0 {
+		first = time.Second
+	}
+	retries := sc.Broker.MaxRetries
+	if retries == 0 {
+		retries = 4
+	}
+	gap := first * 3 / 2 << min(retries-1, 16)
+	return min(gap, max(broker.MaxBackoff, first))
 }
 
 // keepPinging sends a PING on every session each half keepalive, for
