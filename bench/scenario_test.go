@@ -188,45 +188,50 @@ func TestFanoutImpaired(t *testing.T) {
 	})
 }
 
-// TestTCPKernelLoss runs rtt over TCP with 10% loss in the kernel: the
-// kernel drops packets on the proxy's port, TCP retransmits them, and
-// every echo arrives; the impairment reports what it dropped. It needs
+// TestKernelLoss runs rtt over TCP and over TLS with 10% loss in the
+// kernel: the kernel drops packets on the proxy's port, TCP retransmits
+// them (below TLS), and every echo arrives; the impairment reports what
+// it dropped, and the run leaves no nftables table behind. It needs
 // CAP_NET_ADMIN (root), and is skipped without.
-func TestTCPKernelLoss(t *testing.T) {
+func TestKernelLoss(t *testing.T) {
 	if err := impair.KernelLossAvailable(); err != nil {
 		t.Skipf("no kernel loss here: %v", err)
 	}
-	cfg := testConfig(ScenarioRTT, "tcp")
-	cfg.Clients = 4
-	cfg.Messages = 50
-	cfg.Rate = 200
-	cfg.Impair = Impairment{Loss: 0.1}
-	res := runOne(t, cfg)
-	if res.LostPackets != 0 || res.Received.Packets != 200 {
-		t.Errorf("got %d echoes, %d lost, want 200, 0: TCP recovers", res.Received.Packets, res.LostPackets)
-	}
-	im := res.Impairment
-	if im == nil || im.LossPercent != 10 || im.Dropped == 0 || im.Dropped >= im.Packets {
-		t.Fatalf("got impairment %+v, want loss 10%% and some of its packets dropped", im)
-	}
-	// About 10% of the packets (ACKs included) are dropped: within five
-	// standard deviations.
-	n := float64(im.Packets)
-	if got, sd := float64(im.Dropped)/n, 5*math.Sqrt(0.1*0.9/n); math.Abs(got-0.1) > sd {
-		t.Errorf("dropped %d of %d packets, want 10%% +- %.1f%%", im.Dropped, im.Packets, 100*sd)
-	}
-	c, err := nftables.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	tables, err := c.ListTables()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, tb := range tables {
-		if strings.HasPrefix(tb.Name, fmt.Sprintf("packetbench_%d_", os.Getpid())) {
-			t.Errorf("the run left its nftables table %s behind", tb.Name)
-		}
+	for _, transport := range []string{"tcp", "tls"} {
+		t.Run(transport, func(t *testing.T) {
+			cfg := testConfig(ScenarioRTT, transport)
+			cfg.Clients = 4
+			cfg.Messages = 50
+			cfg.Rate = 200
+			cfg.Impair = Impairment{Loss: 0.1}
+			res := runOne(t, cfg)
+			if res.LostPackets != 0 || res.Received.Packets != 200 {
+				t.Errorf("got %d echoes, %d lost, want 200, 0: TCP recovers", res.Received.Packets, res.LostPackets)
+			}
+			im := res.Impairment
+			if im == nil || im.LossPercent != 10 || im.Dropped == 0 || im.Dropped >= im.Packets {
+				t.Fatalf("got impairment %+v, want loss 10%% and some of its packets dropped", im)
+			}
+			// About 10% of the packets (ACKs included) are dropped: within
+			// five standard deviations.
+			n := float64(im.Packets)
+			if got, sd := float64(im.Dropped)/n, 5*math.Sqrt(0.1*0.9/n); math.Abs(got-0.1) > sd {
+				t.Errorf("dropped %d of %d packets, want 10%% +- %.1f%%", im.Dropped, im.Packets, 100*sd)
+			}
+			c, err := nftables.New()
+			if err != nil {
+				t.Fatal(err)
+			}
+			tables, err := c.ListTables()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, tb := range tables {
+				if strings.HasPrefix(tb.Name, fmt.Sprintf("packetbench_%d_", os.Getpid())) {
+					t.Errorf("the run left its nftables table %s behind", tb.Name)
+				}
+			}
+		})
 	}
 }
 

@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/packetd/packetd/bench/impair"
 	"github.com/packetd/packetd/codec"
 )
 
@@ -40,27 +39,6 @@ func TestTLSThroughProxy(t *testing.T) {
 	}
 	if res.Impairment == nil || res.Impairment.DelayMs != 20 {
 		t.Errorf("got impairment %+v, want delay 20 ms", res.Impairment)
-	}
-}
-
-// TestTLSKernelLoss runs rtt over TLS with 10% of the packets lost in the
-// kernel, on the TCP proxy's port: TCP recovers them below TLS, and every
-// echo arrives. It needs CAP_NET_ADMIN (root), and is skipped without.
-func TestTLSKernelLoss(t *testing.T) {
-	if err := impair.KernelLossAvailable(); err != nil {
-		t.Skipf("no kernel loss here: %v", err)
-	}
-	cfg := testConfig(ScenarioRTT, "tls")
-	cfg.Clients = 4
-	cfg.Messages = 50
-	cfg.Rate = 200
-	cfg.Impair = Impairment{Loss: 0.1}
-	res := runOne(t, cfg)
-	if res.LostPackets != 0 || res.Received.Packets != 200 {
-		t.Errorf("got %d echoes, %d lost, want 200, 0: TCP recovers", res.Received.Packets, res.LostPackets)
-	}
-	if im := res.Impairment; im == nil || im.Dropped == 0 {
-		t.Errorf("got impairment %+v, want some packets dropped", im)
 	}
 }
 
