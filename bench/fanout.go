@@ -31,7 +31,7 @@ func (e *env) roomTraffic(ctx context.Context, senders, receivers []session) (*R
 	emit := codec.Emit{Rooms: [][]byte{e.room}}
 	t := &traffic{rec: e.newRecorder(len(senders), len(receivers))}
 	for i, s := range senders {
-		sn := newSender(s, t.rec, uint32(i), e.run, c.Size, emit, c.QoS == 1, c.Window)
+		sn := newSender(s, t.rec, uint32(i), e.run, c.Size, emit, c.QoS == 1, c.windowFor(e.transport))
 		t.senders = append(t.senders, sn)
 		t.add(newReceiver(s, nil, sn, c.Size), nil)
 	}

@@ -20,7 +20,7 @@ func (e *env) rtt(ctx context.Context) (*Result, error) {
 	t := &traffic{rec: e.newRecorder(c.Clients, c.Clients), closed: true}
 	for i, s := range clients {
 		emit := codec.Emit{Rooms: [][]byte{s.info().sid}, Echo: true}
-		sn := newSender(s, t.rec, uint32(i), e.run, c.Size, emit, c.QoS == 1, c.Window)
+		sn := newSender(s, t.rec, uint32(i), e.run, c.Size, emit, c.QoS == 1, c.windowFor(e.transport))
 		t.senders = append(t.senders, sn)
 		t.add(newReceiver(s, t.rec.NewLocal(), sn, c.Size), []*sender{sn})
 	}

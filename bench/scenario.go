@@ -45,7 +45,7 @@ type Config struct {
 	Rate       float64       // -r: messages/s per sender; 0: as fast as possible (rtt: closed loop); ingest default 10
 	Interval   time.Duration // -i: progress and series interval; default 1 s
 	QoS        int           // 0 or 1
-	Window     int           // QoS 1 EMITs a publisher keeps unacknowledged, 1-1000; default 100
+	Window     int           // QoS 1 EMITs a publisher keeps unacknowledged, 1-1000; default 100 over TCP and TLS, 20 over UDP (windowFor)
 	Persist    bool          // receivers open persistent sessions (the server stores their QoS 1 messages)
 	Warmup     time.Duration // traffic before the measurement starts, not measured
 	// UDPGRO makes UDP receivers turn on UDP_GRO: the datagrams of one of
@@ -219,9 +219,7 @@ func (c *Config) Validate() error {
 		return configError("--qos %d: 0 (at most once) or 1 (at least once)", c.QoS)
 	}
 	switch {
-	case c.QoS == 0:
-	case c.Window == 0:
-		c.Window = 100
+	case c.QoS == 0, c.Window == 0: // 0: windowFor's default
 	case c.Window < 1 || c.Window > 1000:
 		return configError("--window %d: 1 to 1000 (the server remembers 1024 EMIT ids)", c.Window)
 	}
@@ -331,6 +329,20 @@ func (c *Config) checkApplies(udp bool) error {
 // external reports whether the run loads a running packetd (--server,
 // --tls-server) rather than spawning one.
 func (c *Config) external() bool { return c.Server != "" || c.TLSServer != "" }
+
+// windowFor returns the QoS 1 publisher window over transport: --window,
+// or by default 100 over a stream and 20 over UDP, where a window much
+// above what the server's receive socket holds in ACKs under a flood
+// makes it drop ACKs and retransmit needlessly (docs/PACKETBENCH.md).
+func (c *Config) windowFor(transport string) int {
+	switch {
+	case c.Window != 0:
+		return c.Window
+	case transport == "udp":
+		return 20
+	}
+	return 100
+}
 
 // stream reports whether the run has a TCP byte stream: tcp or tls.
 func (c *Config) stream() bool {

@@ -53,7 +53,8 @@ Load:
   --warmup DURATION    traffic before the measurement starts (0)
   --qos 0|1            0 at most once; 1 at least once: the server ACKs each
                        EMIT, subscribers ACK each MESSAGE, UDP retransmits (0)
-  --window N           QoS 1 EMITs a publisher keeps unacknowledged (100)
+  --window N           QoS 1 EMITs a publisher keeps unacknowledged (100 over
+                       TCP and TLS, 20 over UDP)
   --persist            receivers open persistent sessions: with --qos 1 the
                        server writes their messages to disk before its ACK
                        (a spawned server gets a temporary -data-dir)
@@ -157,9 +158,10 @@ Examples:
 
 Over heavy loss at QoS 1 the server gives up on a subscriber whose MESSAGE
 went unacknowledged through 4 retransmissions (BYE 302, a note says so, and
-the exit status is 1); --server-flag=-max-retries=20 keeps it trying. A publisher window (--window)
-much above the server's socket buffer in ACKs makes UDP QoS 1 retransmit
-needlessly: try --window 10 to 30 when flooding many UDP subscribers.
+the exit status is 1); --server-flag=-max-retries=20 keeps it trying. A
+publisher window (--window) much above the server's socket buffer in ACKs
+makes UDP QoS 1 retransmit needlessly under a flood: hence the default of 20
+over UDP (100 over TCP and TLS); 10 to 30 works well.
 `,
 	"rtt": `packetbench rtt: -c clients (1) each send to their own session room with
 echo, so that the server returns each message to its sender: the latency
