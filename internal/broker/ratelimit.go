@@ -31,8 +31,8 @@ func (b *Broker) SetLimits(packetRate, byteRate, maxRoomMembers int) error {
 
 // rateLimit is a session's token buckets: the packets and the bytes it may
 // send, each refilled at the broker's rate per second up to one second's
-// worth (the burst). A packet beyond either is refused (Handle). It is
-// used by the session's peer's goroutine alone.
+// worth (the burst). A packet beyond either is refused (Handle). Guarded
+// by the session's mu.
 type rateLimit struct {
 	packets, bytes bucket
 }
@@ -72,6 +72,10 @@ func (s *Session) allow(l *limits, size int) bool {
 	if pr == 0 && br == 0 {
 		return true
 	}
+	// Under s.mu: during a takeover the old peer's goroutine may still be
+	// handling a packet while the new one handles its first.
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.limit == nil {
 		s.limit = new(rateLimit)
 	}

@@ -60,9 +60,9 @@ type Session struct {
 	persistent bool                      // outlives its connection (a client id and clean=false)
 	num        uint32                    // a persistent session's number in the store
 	offline    *offlineMember
-	limit      *rateLimit // nil until a rate limit applies; used by the peer's goroutine (Handle)
 
 	mu         sync.Mutex // guards the fields below
+	limit      *rateLimit // nil until a rate limit applies (Session.allow)
 	peer       Peer       // nil while offline
 	keepAlive  time.Duration
 	expiry     time.Duration
