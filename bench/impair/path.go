@@ -53,12 +53,13 @@ type path struct {
 	last int64     // latest due time handed to the scheduler
 }
 
-// seed seeds the path's random source from the proxy seed, the flow's
-// index and the direction, so that no two paths share a sequence.
-func (pa *path) seed(seed int64, flow uint64, d dir) {
+// seedPCG seeds the random source of a path or a stream from the proxy
+// seed, the index of its flow or connection and its direction, so that no
+// two share a sequence.
+func seedPCG(rng *rand.PCG, seed int64, index uint64, d dir) {
 	s1 := splitmix(uint64(seed))
-	s2 := splitmix(s1 ^ splitmix(flow<<1|uint64(d)))
-	pa.rng.Seed(s1, s2)
+	s2 := splitmix(s1 ^ splitmix(index<<1|uint64(d)))
+	rng.Seed(s1, s2)
 }
 
 func splitmix(x uint64) uint64 {

@@ -26,7 +26,7 @@ type sent struct {
 func newSim(seed int64) *sim {
 	m := &sim{}
 	m.pa.out, m.pa.st = m, &m.st
-	m.pa.seed(seed, 0, up)
+	seedPCG(&m.pa.rng, seed, 0, up)
 	return m
 }
 
@@ -257,7 +257,7 @@ func TestPathFIFO(t *testing.T) {
 // verdicts returns the first n verdicts of a path.
 func verdicts(seed int64, flow uint64, d dir, c Config, n int) []verdict {
 	var pa path
-	pa.seed(seed, flow, d)
+	seedPCG(&pa.rng, seed, flow, d)
 	out := make([]verdict, n)
 	for i := range out {
 		out[i] = pa.decideLocked(&c)

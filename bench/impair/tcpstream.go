@@ -70,14 +70,6 @@ func (s *stream) init(tc *tcpConn, d dir, src, dst *net.TCPConn, st *tcpCounters
 	seedPCG(&s.rng, seed, tc.index, d)
 }
 
-// seedPCG seeds rng as the UDP proxy seeds a path: from the proxy seed,
-// the connection's index and the direction.
-func seedPCG(rng *rand.PCG, seed int64, index uint64, d dir) {
-	s1 := splitmix(uint64(seed))
-	s2 := splitmix(s1 ^ splitmix(index<<1|uint64(d)))
-	rng.Seed(s1, s2)
-}
-
 // read is the reader goroutine: it queues what src sends until src's FIN,
 // an error, or the connection's end.
 func (s *stream) read() {

@@ -242,7 +242,7 @@ func (px *UDP) open(client netip.AddrPort) *flow {
 	for d := range f.paths {
 		pa := &f.paths[d]
 		pa.dir, pa.flow, pa.out, pa.st = dir(d), f, px, &px.st[d]
-		pa.seed(px.fixed.Seed, f.index, dir(d))
+		seedPCG(&pa.rng, px.fixed.Seed, f.index, dir(d))
 	}
 	px.flows[client] = f
 	px.startReaderLocked(f, c)
