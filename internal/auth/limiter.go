@@ -81,7 +81,7 @@ func NewLimiter(rate Rate) *Limiter {
 	if rate.N == 0 {
 		return nil
 	}
-	return &Limiter{rate: rate, every: max(int64(rate.Per)/int64(rate.N), 1), seed: maphash.MakeSeed(),
+	return &Limiter{rate: rate, every: every(rate), seed: maphash.MakeSeed(),
 		slots: make([]slot, limiterSlots)}
 }
 
@@ -131,13 +131,18 @@ func (l *Limiter) findLocked(addr netip.Addr, now int64) *slot {
 }
 
 func (l *Limiter) refill(s *slot, now int64) {
-	if !s.used {
-		return
+	if s.used {
+		s.refill(now, l.every, l.rate.N)
 	}
-	if n := (now - s.last) / l.every; n > 0 {
-		s.tokens = int32(min(int64(s.tokens)+n, int64(l.rate.N)))
-		s.last += n * l.every
-		if s.tokens == int32(l.rate.N) {
+}
+
+// refill adds the tokens earned since s.last at one every ns, up to n; a
+// full bucket's time is now.
+func (s *slot) refill(now, every int64, n int) {
+	if k := (now - s.last) / every; k > 0 {
+		s.tokens = int32(min(int64(s.tokens)+k, int64(n)))
+		s.last += k * every
+		if s.tokens == int32(n) {
 			s.last = now
 		}
 	}
@@ -175,9 +180,8 @@ type Bucket struct {
 	rate  Rate
 	every int64
 
-	mu     sync.Mutex // guards the fields below
-	tokens int64
-	last   int64
+	mu sync.Mutex // guards s
+	s  slot       // key and used unused
 }
 
 // NewBucket returns a full Bucket of rate, or nil for the zero Rate.
@@ -185,8 +189,7 @@ func NewBucket(rate Rate) *Bucket {
 	if rate.N == 0 {
 		return nil
 	}
-	return &Bucket{rate: rate, every: max(int64(rate.Per)/int64(rate.N), 1), tokens: int64(rate.N),
-		last: time.Now().UnixNano()}
+	return &Bucket{rate: rate, every: every(rate), s: slot{tokens: int32(rate.N), last: time.Now().UnixNano()}}
 }
 
 // Allow takes a token and reports whether there was one.
@@ -197,16 +200,13 @@ func (b *Bucket) Allow() bool {
 	now := time.Now().UnixNano()
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if n := (now - b.last) / b.every; n > 0 {
-		b.tokens = min(b.tokens+n, int64(b.rate.N))
-		b.last += n * b.every
-		if b.tokens == int64(b.rate.N) {
-			b.last = now
-		}
-	}
-	if b.tokens <= 0 {
+	b.s.refill(now, b.every, b.rate.N)
+	if b.s.tokens <= 0 {
 		return false
 	}
-	b.tokens--
+	b.s.tokens--
 	return true
 }
+
+// every is the time a token of rate takes to come back, in ns.
+func every(rate Rate) int64 { return max(int64(rate.Per)/int64(rate.N), 1) }
