@@ -45,7 +45,6 @@ func (p *Perms) CanEmit(room []byte) bool { return p.Emit.Match(room) }
 // List is a compiled set of patterns; a name matches the List if it
 // matches any of them.
 type List struct {
-	src   []string            // the patterns, as given
 	exact map[string]struct{} // patterns without wildcards
 	all   bool                // "#" or "*": every name not beginning with "$"
 	pats  []pattern           // the others
@@ -73,7 +72,7 @@ type pattern struct {
 // Compile compiles patterns into a List. An invalid pattern is an error
 // that names it.
 func Compile(patterns []string) (*List, error) {
-	l := &List{src: append([]string(nil), patterns...)}
+	l := &List{}
 	for _, s := range patterns {
 		p, err := parse(s)
 		if err != nil {
@@ -102,14 +101,6 @@ func MustCompile(patterns ...string) *List {
 		panic(err)
 	}
 	return l
-}
-
-// Patterns returns the patterns the List was compiled from.
-func (l *List) Patterns() []string {
-	if l == nil {
-		return nil
-	}
-	return append([]string(nil), l.src...)
 }
 
 // parse parses one pattern; a pattern without wildcards has nil levels.

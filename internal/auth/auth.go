@@ -62,7 +62,3 @@ type Authenticator interface {
 type Reloader interface {
 	Reload() error
 }
-
-// everything is the permissions of a session on a server that does not
-// restrict rooms: every room, and direct messages.
-var everything = &acl.Perms{Join: acl.MustCompile("#"), Emit: acl.MustCompile("#", "$*")}

@@ -108,10 +108,10 @@ func New(cfg Config, st *stats.Stats) (*Guard, error) {
 	if cfg.AnonymousJoin != nil || cfg.AnonymousEmit != nil {
 		join, emit := cfg.AnonymousJoin, cfg.AnonymousEmit
 		if join == nil {
-			join = everything.Join.Patterns()
+			join = []string{"#"} // every room
 		}
 		if emit == nil {
-			emit = everything.Emit.Patterns()
+			emit = []string{"#", "$*"} // every room, and direct messages
 		}
 		var err error
 		if g.anonPerms, err = compilePerms(join, emit); err != nil {
