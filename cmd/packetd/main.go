@@ -110,6 +110,15 @@ func run(args, environ []string, stderr io.Writer) error {
 	o.cfg.Logger = log
 	o.cfg.Broker.Server = serverName(buildinfo.Version())
 
+	// The signals are caught before "packetd started" is logged: a SIGHUP
+	// or SIGTERM that follows that line must not find the default action
+	// (which ends the process without BYE).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
 	srv, err := server.New(o.cfg)
 	if err != nil {
 		return err
@@ -123,11 +132,6 @@ func run(args, environ []string, stderr io.Writer) error {
 	}
 	log.Info("packetd started", "version", buildinfo.Version(), "protocol", codec.Version, "store", store, "fsync", o.fsync)
 
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
 	for running := true; running; {
 		select {
 		case <-hup:

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/packetd/packetd/codec"
+	"github.com/packetd/packetd/internal/testutil"
 )
 
 // startWithLog starts cmd (packetd with -log-format json) and returns its
@@ -122,9 +123,7 @@ func TestSIGHUPReloadsConfig(t *testing.T) {
 			t.Fatalf("packet %d: got %v, want PONG", i+1, p.Type)
 		}
 	}
-	if p := conn.next(t); p.Type != codec.TypeError {
-		t.Fatalf("got %v, want ERROR 310", p.Type)
-	}
+	testutil.CheckError(t, conn.next(t), codec.TypeError, 0, codec.CodeRateLimited)
 
 	write("max-conns: many\n")
 	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
