@@ -53,9 +53,10 @@ type Config struct {
 	Rate int
 	// QueueLimit bounds the bytes a flow's direction holds back at once
 	// (waiting for Rate, Delay, Jitter or Reorder); a datagram that would
-	// exceed it is dropped (tail drop). 0 means DefaultQueueLimit. With
-	// a large Delay and a fast sender, raise it to cover the
-	// bandwidth-delay product, or the queue drops what the delay holds.
+	// exceed it is dropped (tail drop); an empty datagram counts as one
+	// byte. 0 means DefaultQueueLimit. With a large Delay and a fast
+	// sender, raise it to cover the bandwidth-delay product, or the queue
+	// drops what the delay holds.
 	QueueLimit int
 }
 

@@ -40,10 +40,10 @@ type path struct {
 	out  link
 	st   *counters
 
-	// queued counts the bytes the path holds (reorder) or has handed to
-	// the scheduler. The scheduler decrements it after writing, so a path
-	// that sees 0 has nothing in flight that a datagram written now could
-	// overtake.
+	// queued counts the bytes (queueCost) the path holds (reorder) or has
+	// handed to the scheduler. The scheduler decrements it after writing
+	// (sent), so a path that sees 0 has nothing in flight that a datagram
+	// written now could overtake.
 	queued atomic.Int64
 
 	mu   sync.Mutex // guards the fields below
@@ -141,15 +141,24 @@ func (pa *path) holdLocked(c *Config, b []byte, jitter, now int64) {
 	pa.out.schedule(t)
 }
 
-// chargeLocked adds n bytes to the queue, or counts a queue drop.
+// chargeLocked adds a datagram of n bytes to the queue, or counts a queue
+// drop.
 func (pa *path) chargeLocked(c *Config, n int) bool {
-	if pa.queued.Load()+int64(n) > int64(c.QueueLimit) {
+	if pa.queued.Load()+queueCost(n) > int64(c.QueueLimit) {
 		pa.st.queueDrops.Add(1)
 		return false
 	}
-	pa.queued.Add(int64(n))
+	pa.queued.Add(queueCost(n))
 	return true
 }
+
+// sent takes pkt, written by the scheduler, off the queue.
+func (pa *path) sent(pkt *packet) { pa.queued.Add(-queueCost(len(pkt.buf))) }
+
+// queueCost is what a datagram of n bytes counts against QueueLimit: its
+// bytes, and at least one, so that empty datagrams, each a packet in the
+// scheduler, cannot pile up without bound.
+func queueCost(n int) int64 { return int64(max(n, 1)) }
 
 // forwardLocked passes one datagram through Rate, Delay and Jitter. It is
 // either b, not yet charged to the queue, or pkt, released from the held

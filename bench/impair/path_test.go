@@ -48,7 +48,7 @@ func (m *sim) advance(c *Config, to int64) {
 			continue
 		}
 		m.write(pkt.path, pkt.buf)
-		m.pa.queued.Add(-int64(len(pkt.buf)))
+		m.pa.sent(pkt)
 		pkt.free()
 	}
 	m.now = max(m.now, to)
@@ -234,6 +234,27 @@ func TestPathJitter(t *testing.T) {
 	}
 	if inv == 0 {
 		t.Errorf("inversions: got 0, want some with jitter %v over 1 ms spacing", jitter)
+	}
+}
+
+// TestPathQueueEmptyDatagrams checks that empty datagrams count against
+// QueueLimit, so a sender of them cannot grow a delayed queue without bound.
+func TestPathQueueEmptyDatagrams(t *testing.T) {
+	t.Parallel()
+	for _, c := range []Config{
+		{Delay: time.Second, QueueLimit: 2},
+		{Reorder: 1, ReorderTimeout: time.Second, QueueLimit: 2},
+	} {
+		m := newSim(1)
+		for range 5 {
+			m.pa.ingress(&c, nil, 0)
+		}
+		if got, want := m.st.queueDrops.Load(), uint64(3); got != want {
+			t.Errorf("%+v: queue drops: got %d, want %d", c, got, want)
+		}
+		if got, want := m.pa.queued.Load(), int64(2); got != want {
+			t.Errorf("%+v: queued: got %d, want %d", c, got, want)
+		}
 	}
 }
 

@@ -332,7 +332,7 @@ func (px *UDP) fire(pkt *packet) {
 		return
 	}
 	px.write(pa, pkt.buf)
-	pa.queued.Add(-int64(len(pkt.buf)))
+	pa.sent(pkt)
 	pkt.free()
 }
 
