@@ -1,6 +1,8 @@
 package broker
 
 import (
+	"context"
+	"log/slog"
 	"net/netip"
 	"time"
 
@@ -51,7 +53,9 @@ func (s *Session) Perms() *acl.Perms { return s.perms.Load() }
 func (b *Broker) forbid(w *Worker, p Peer, s *Session, id uint32, room []byte, op string) Verdict {
 	b.stats.PermissionDenied.Add(1)
 	b.stats.RequestErrors.Add(1)
-	b.log.Debug("permission denied", "session", s.name, "client", s.clientID, "principal", s.principal, "op", op, "room", string(room))
+	if b.log.Enabled(context.Background(), slog.LevelDebug) { // the arguments would allocate on every refusal
+		b.log.Debug("permission denied", "session", s.name, "client", s.clientID, "principal", s.principal, "op", op, "room", string(room))
+	}
 	w.denied = append(append(w.denied[:0], "permission denied: "...), room...)
 	w.Reply(p, codec.Header{Type: codec.TypeError, ID: id}, &codec.Error{Code: uint16(codec.CodeForbidden), Msg: w.denied})
 	return proceed
