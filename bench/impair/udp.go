@@ -208,20 +208,24 @@ func (px *UDP) readServer(f *flow, c *net.UDPConn) {
 }
 
 func (px *UDP) ingress(f *flow, d dir, b []byte) {
-	o := px.opts.Load()
 	pa := &f.paths[d]
-	if len(b) > o.MaxDatagram {
+	if len(b) > px.fixed.MaxDatagram {
 		pa.st.received.Add(1)
 		pa.st.oversize.Add(1)
 		return
 	}
 	now := px.now()
 	f.last.Store(now)
-	c := &o.Up
-	if d == down {
-		c = &o.Down
+	pa.ingress(px.config(d), b, now)
+}
+
+// config returns the current impairment of direction d.
+func (px *UDP) config(d dir) *Config {
+	o := px.opts.Load()
+	if d == up {
+		return &o.Up
 	}
-	pa.ingress(c, b, now)
+	return &o.Down
 }
 
 // open creates the flow for a new client, or returns nil if it may not.
@@ -323,12 +327,7 @@ func (px *UDP) fire(pkt *packet) {
 	pa := pkt.path
 	if pkt.timer {
 		pkt.free()
-		o := px.opts.Load()
-		c := &o.Up
-		if pa.dir == down {
-			c = &o.Down
-		}
-		pa.expire(c, px.now())
+		pa.expire(px.config(pa.dir), px.now())
 		return
 	}
 	px.write(pa, pkt.buf)
