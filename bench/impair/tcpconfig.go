@@ -93,20 +93,13 @@ func (o TCPOptions) validate() (TCPOptions, error) {
 	return o, nil
 }
 
+// validate checks the fields TCPConfig shares with Config as Config does.
 func (c TCPConfig) validate(dir string) (TCPConfig, error) {
-	switch {
-	case c.Delay < 0 || c.Jitter < 0:
-		return c, fmt.Errorf("%w: %s: Delay %v or Jitter %v is negative", ErrConfig, dir, c.Delay, c.Jitter)
-	case c.Delay > maxDuration || c.Jitter > maxDuration:
-		return c, fmt.Errorf("%w: %s: a duration is over %v", ErrConfig, dir, maxDuration)
-	case c.Rate < 0:
-		return c, fmt.Errorf("%w: %s.Rate %d is negative", ErrConfig, dir, c.Rate)
-	case c.QueueLimit < 0:
-		return c, fmt.Errorf("%w: %s.QueueLimit %d is negative", ErrConfig, dir, c.QueueLimit)
+	v, err := Config{Delay: c.Delay, Jitter: c.Jitter, Rate: c.Rate, QueueLimit: c.QueueLimit}.validate(dir)
+	if err != nil {
+		return c, err
 	}
-	if c.QueueLimit == 0 {
-		c.QueueLimit = DefaultQueueLimit
-	}
+	c.QueueLimit = v.QueueLimit
 	return c, nil
 }
 
