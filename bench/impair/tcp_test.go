@@ -694,6 +694,28 @@ func TestStreamDue(t *testing.T) {
 	}
 }
 
+// TestStreamChunkLimit checks that a reader stops at chunkLimit chunks
+// with bytes to spare, so a sender trickling bytes under a long delay
+// cannot grow the queue's bookkeeping past its QueueLimit.
+func TestStreamChunkLimit(t *testing.T) {
+	t.Parallel()
+	c, _ := TCPConfig{Delay: time.Hour}.validate("Up")
+	s := testStream(1)
+	dead := make(chan struct{})
+	close(dead) // a stalled reserve returns at once
+	s.conn = &tcpConn{dead: dead}
+	limit := chunkLimit(c.QueueLimit)
+	for i := range limit {
+		if _, ok := s.reserve(&c); !ok {
+			t.Fatalf("reserve after %d one-byte chunks: got a stall, want room", i)
+		}
+		s.pushLocked(&c, 1, 0)
+	}
+	if _, ok := s.reserve(&c); ok || s.st.stalls.Load() != 1 {
+		t.Errorf("reserve after %d one-byte chunks: got room %v, %d stalls, want a stall", limit, ok, s.st.stalls.Load())
+	}
+}
+
 // testStream returns a stream of connection 0 with a block to read into.
 func testStream(seed int64) *stream {
 	s := &stream{st: new(tcpCounters)}
