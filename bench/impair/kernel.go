@@ -231,7 +231,7 @@ func kernelRules(c *nftables.Conn, port uint16, loss float64) *nftables.Table {
 	name := kernelTablePrefix + strconv.Itoa(os.Getpid()) + "_" + strconv.FormatUint(kernelTableSeq.Add(1), 10)
 	t := c.AddTable(&nftables.Table{Name: name, Family: nftables.TableFamilyINet})
 	policy := nftables.ChainPolicyAccept
-	out := c.AddChain(&nftables.Chain{
+	prerouting := c.AddChain(&nftables.Chain{
 		Name:     "prerouting",
 		Table:    t,
 		Type:     nftables.ChainTypeFilter,
@@ -245,7 +245,7 @@ func kernelRules(c *nftables.Conn, port uint16, loss float64) *nftables.Table {
 	copy(lo, "lo")
 	p := binary.BigEndian.AppendUint16(nil, port)
 	for _, offset := range []uint32{0, 2} { // th sport, th dport
-		c.AddRule(&nftables.Rule{Table: t, Chain: out, Exprs: []expr.Any{
+		c.AddRule(&nftables.Rule{Table: t, Chain: prerouting, Exprs: []expr.Any{
 			&expr.Meta{Key: expr.MetaKeyIIFNAME, Register: 1},
 			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: lo},
 			&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
