@@ -117,7 +117,7 @@ func transfer(c *net.TCPConn, out []byte) (sum [32]byte, n int64, err error) {
 	return sum, n, err
 }
 
-// waitConns waits until the proxy has no connection open.
+// waitConns waits until the proxy has want connections open.
 func waitConns(t *testing.T, px *TCP, want int) {
 	t.Helper()
 	waitFor(t, "connections to close", func() bool { return px.Stats().Conns == want })
