@@ -1,6 +1,7 @@
 package impair
 
 import (
+	"math"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -51,6 +52,12 @@ type path struct {
 	held []*packet // datagrams held by Reorder, in arrival order
 	busy int64     // Rate: when the link finishes sending what it has
 	last int64     // latest due time handed to the scheduler
+	// timed reports that a reorder timer is scheduled, at timerDue, at or
+	// before the earliest deadline in held. A path schedules a timer only
+	// for a deadline earlier than that, so the scheduler holds about one
+	// timer per path, however many datagrams Reorder holds or releases.
+	timed    bool
+	timerDue int64
 }
 
 // seedPCG seeds the random source of a path or a stream from the proxy
@@ -125,7 +132,7 @@ func (pa *path) ingress(c *Config, b []byte, now int64) {
 	}
 }
 
-// holdLocked copies b into the held list, with a timer for its deadline.
+// holdLocked copies b into the held list, with a timer by its deadline.
 func (pa *path) holdLocked(c *Config, b []byte, jitter, now int64) {
 	if !pa.chargeLocked(c, len(b)) {
 		return
@@ -135,10 +142,20 @@ func (pa *path) holdLocked(c *Config, b []byte, jitter, now int64) {
 	pkt.jitter = jitter
 	pkt.due = now + int64(c.ReorderTimeout)
 	pa.held = append(pa.held, pkt)
+	pa.timerLocked(pkt.due)
+}
+
+// timerLocked schedules a reorder timer at due, unless one is scheduled
+// at or before it.
+func (pa *path) timerLocked(due int64) {
+	if pa.timed && pa.timerDue <= due {
+		return
+	}
 	t := newPacket(pa, nil)
 	t.timer = true
-	t.due = pkt.due
+	t.due = due
 	pa.out.schedule(t)
+	pa.timed, pa.timerDue = true, due
 }
 
 // chargeLocked adds a datagram of n bytes to the queue, or counts a queue
@@ -214,14 +231,21 @@ func (pa *path) overtakeLocked(c *Config, now int64) {
 	pa.held = kept
 }
 
-// expire forwards the held datagrams whose ReorderTimeout has passed.
+// expire is the reorder timer's expiry: it forwards the held datagrams
+// whose ReorderTimeout has passed, and sets the timer for the earliest
+// deadline left.
 func (pa *path) expire(c *Config, now int64) {
 	pa.mu.Lock()
 	defer pa.mu.Unlock()
+	if pa.timerDue <= now { // the timer firing, or one as early
+		pa.timed = false
+	}
 	kept := pa.held[:0]
+	next := int64(math.MaxInt64)
 	for _, h := range pa.held {
 		if h.due > now {
 			kept = append(kept, h)
+			next = min(next, h.due)
 			continue
 		}
 		if h.overtaken {
@@ -231,6 +255,9 @@ func (pa *path) expire(c *Config, now int64) {
 	}
 	clear(pa.held[len(kept):])
 	pa.held = kept
+	if len(kept) > 0 {
+		pa.timerLocked(next)
+	}
 }
 
 // A packet is a datagram held by a path or waiting in the scheduler, or a

@@ -258,6 +258,34 @@ func TestPathQueueEmptyDatagrams(t *testing.T) {
 	}
 }
 
+// TestPathReorderTimers checks that a path holding many datagrams keeps
+// one reorder timer in the scheduler, and that each held datagram still
+// leaves at its own deadline, also one that a shorter ReorderTimeout puts
+// before the others'.
+func TestPathReorderTimers(t *testing.T) {
+	t.Parallel()
+	ms := time.Millisecond
+	long := Config{Reorder: 1, ReorderGap: 1000, ReorderTimeout: 100 * ms, QueueLimit: DefaultQueueLimit}
+	short := long
+	short.ReorderTimeout = 10 * ms
+	m := newSim(1)
+	var want []sent
+	for i := range 50 {
+		at := time.Duration(i) * ms / 10
+		m.ingress(&long, i, 100, at)
+		want = append(want, sent{i, at + long.ReorderTimeout})
+	}
+	if got := len(m.sched.heap); got != 1 {
+		t.Errorf("timers for 50 held datagrams: got %d, want 1", got)
+	}
+	m.ingress(&short, 50, 100, 5*ms)
+	want = append([]sent{{50, 5*ms + short.ReorderTimeout}}, want...)
+	m.advance(&short, math.MaxInt64)
+	if !slices.Equal(m.out, want) {
+		t.Errorf("got %v, want %v", m.out, want)
+	}
+}
+
 // TestPathFIFO checks that without jitter a path stays in order when its
 // delay shrinks mid-stream.
 func TestPathFIFO(t *testing.T) {
