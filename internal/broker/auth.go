@@ -57,7 +57,8 @@ func (b *Broker) forbid(w *Worker, p Peer, s *Session, id uint32, room []byte, o
 		b.log.Debug("permission denied", "session", s.name, "client", s.clientID, "principal", s.principal, "op", op, "room", string(room))
 	}
 	w.denied = append(append(w.denied[:0], "permission denied: "...), room...)
-	w.Reply(p, codec.Header{Type: codec.TypeError, ID: id}, &codec.Error{Code: uint16(codec.CodeForbidden), Msg: w.denied})
+	w.errMsg = codec.Error{Code: uint16(codec.CodeForbidden), Msg: w.denied}
+	w.Reply(p, codec.Header{Type: codec.TypeError, ID: id}, &w.errMsg)
 	return proceed
 }
 

@@ -9,7 +9,7 @@ import (
 
 // TestEmitAllocsWithPerms: checking a session's permissions on the EMIT
 // path allocates nothing, and a denied EMIT is answered with ERROR 207
-// naming the room and delivered to nobody.
+// naming the room, delivered to nobody, and allocates nothing either.
 func TestEmitAllocsWithPerms(t *testing.T) {
 	f := newFixture(t, 101, Config{MaxSessions: 200})
 	for _, p := range f.peers[1:] {
@@ -48,6 +48,22 @@ func TestEmitAllocsWithPerms(t *testing.T) {
 	}
 	if got := f.st.PermissionDenied.Load(); got != 2 {
 		t.Errorf("PermissionDenied: got %d, want 2", got)
+	}
+
+	// Refusing one allocates nothing either (a client may send nothing
+	// else).
+	denied, _ := codec.ParsePacket(codec.AppendPacket(nil, codec.Header{Type: codec.TypeEmit, ID: 9},
+		&codec.Emit{Rooms: rooms1("sensors/a/humidity"), Event: []byte("e")}))
+	refuse := func() {
+		f.b.Handle(f.w, pub, denied)
+		f.w.Flush()
+	}
+	refuse()
+	checkForbidden(t, pub, 9, "sensors/a/humidity")
+	if !raceEnabled {
+		if allocs := testing.AllocsPerRun(200, refuse); allocs != 0 {
+			t.Errorf("denied EMIT: %v allocs per message, want 0", allocs)
+		}
 	}
 }
 

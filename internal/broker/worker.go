@@ -21,7 +21,8 @@ type Worker struct {
 	ping   codec.Ping
 	msg    codec.Message
 	except [][]byte
-	denied []byte // the msg of an ERROR 207
+	denied []byte      // the msg of an ERROR 207
+	errMsg codec.Error // the ERROR or BYE being encoded: a body on the heap per refusal would be garbage
 
 	authReq auth.Request // the HELLO being authenticated (Broker.authenticate)
 
@@ -67,12 +68,14 @@ func (w *Worker) Reply(r deliver.Recipient, h codec.Header, body codec.Body) {
 // Error queues ERROR {code, msg} for r, answering the request with id (0
 // for none).
 func (w *Worker) Error(r deliver.Recipient, id uint32, code codec.Code) {
-	w.Reply(r, codec.Header{Type: codec.TypeError, ID: id}, &codec.Error{Code: uint16(code), Msg: codeText(code)})
+	w.errMsg = codec.Error{Code: uint16(code), Msg: codeText(code)}
+	w.Reply(r, codec.Header{Type: codec.TypeError, ID: id}, &w.errMsg)
 }
 
 // Bye queues BYE {code, msg} for r.
 func (w *Worker) Bye(r deliver.Recipient, code codec.Code) {
-	w.Reply(r, codec.Header{Type: codec.TypeBye}, &codec.Error{Code: uint16(code), Msg: ByeText(code)})
+	w.errMsg = codec.Error{Code: uint16(code), Msg: ByeText(code)}
+	w.Reply(r, codec.Header{Type: codec.TypeBye}, &w.errMsg)
 }
 
 // ByeText returns the msg of a BYE with code: the code's name, but for
