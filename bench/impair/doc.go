@@ -6,7 +6,9 @@
 // streams, and pushes back on fast senders, but cannot lose, duplicate or
 // reorder (see "TCP" below). packetd's delivery tests use it to check QoS 1
 // over a lossy path, and packetbench to compare TCP and UDP under
-// impairment. It needs no root and no kernel support.
+// impairment. The proxies need no root and no kernel support. For TCP
+// under loss, KernelLoss drops a port's segments on loopback inside the
+// kernel, with an nftables rule (Linux, root).
 //
 // # UDP
 //
@@ -146,11 +148,11 @@
 // segment, only bytes of the stream, which would corrupt it rather than
 // model a loss that TCP repairs. So TCP's retransmission timeouts, the
 // head-of-line blocking of the bytes behind a lost segment, and congestion
-// control's response to loss need netem (such as "tc qdisc add dev lo root
-// netem loss 1%") or a lossy network. packetd's docs therefore show TCP
-// under delay and bandwidth limits, and UDP under loss, where the
-// application sees every lost datagram and numbers, acknowledges and
-// retransmits for itself.
+// control's response to loss need loss in the kernel: KernelLoss, netem
+// (such as "tc qdisc add dev lo root netem loss 1%") or a lossy network.
+// packetd's docs therefore show TCP under loss through KernelLoss, and UDP
+// under loss through the proxy, where the application sees every lost
+// datagram and numbers, acknowledges and retransmits for itself.
 //
 // # Concurrency
 //
