@@ -181,9 +181,11 @@ func reload(args, environ []string, cur *options, srv *server.Server, log *slog.
 		applied = append(applied, k)
 		_ = cur.fs.Set(k, next.fs.Lookup(k).Value.String()) // valid: next parsed it
 	}
-	errTLS := srv.ReloadTLS()
+	var errTLS error
 	if tlsFiles {
 		errTLS = srv.ReloadTLSFiles(next.cfg.TLS.CertFile, next.cfg.TLS.KeyFile, next.cfg.TLS.ClientCAFile)
+	} else {
+		errTLS = srv.ReloadTLS()
 	}
 	b := next.cfg.Broker
 	err = errors.Join(errTLS, srv.ReloadAuth(), srv.Broker.SetLimits(b.PacketRate, b.ByteRate, b.MaxRoomMembers))
