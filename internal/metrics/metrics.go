@@ -176,7 +176,7 @@ func New(st *stats.Stats, b *broker.Broker) *Collector {
 	typ := []string{"type"}
 	c.traffic = [4]*prometheus.Desc{
 		prometheus.NewDesc(Namespace+"_packets_in_total", "Packets received and parsed, by type (invalid ones are in dropped_total or errors_total).", typ, nil),
-		prometheus.NewDesc(Namespace+"_in_bytes_total", "Bytes of the packets received, by type: header and body, without the TCP length prefix or the UDP session id.", typ, nil),
+		prometheus.NewDesc(Namespace+"_in_bytes_total", "Bytes of the packets received, by type: header and body, without the TCP length prefix or the UDP datagram key.", typ, nil),
 		prometheus.NewDesc(Namespace+"_packets_out_total", "Packets queued for sending, by type: a broadcast MESSAGE counts once per recipient (drops after queuing are in dropped_total).", typ, nil),
 		prometheus.NewDesc(Namespace+"_out_bytes_total", "Bytes of the packets queued for sending, by type: header and body, without the TCP length prefix.", typ, nil),
 	}

@@ -7,7 +7,7 @@ import "sync/atomic"
 const NumTypes = 16
 
 // Traffic counts packets and their bytes (header and body: without the
-// TCP length prefix or the UDP session id) by packet type, received and
+// TCP length prefix or the UDP datagram key) by packet type, received and
 // sent, for one goroutine: each event loop and timer has its own (its
 // Outbox's), so the adds never contend. Stats.Traffic sums them. The
 // counters are atomic: safe to read while the owner adds.
