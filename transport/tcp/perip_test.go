@@ -23,6 +23,9 @@ func TestPerIP(t *testing.T) {
 	if !p.add(a, 2) {
 		t.Fatal("a place freed by done was not given")
 	}
+	if p.add(a, 2) {
+		t.Fatal("done freed more than the one place it was given back")
+	}
 	// An IPv6 host counts by its /64; a v4-mapped address as its v4.
 	x, y := netip.MustParseAddr("2001:db8:1:2::1"), netip.MustParseAddr("2001:db8:1:2:ffff::9")
 	if !p.add(x, 1) || p.add(y, 1) {
