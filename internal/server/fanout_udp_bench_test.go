@@ -112,8 +112,8 @@ func udpJoin(tb testing.TB, addr, room string) *net.UDPConn {
 	_ = c.SetReadBuffer(4 << 20)
 	hello := codec.AppendPacket(codec.AppendKey(nil, 0), codec.Header{Type: codec.TypeHello, ID: 1}, &codec.Hello{Pad: 48})
 	buf := make([]byte, 2048)
-	var sid uint64
-	for sid == 0 {
+	var key uint64 // the datagram key the WELCOME gives (not the session id)
+	for key == 0 {
 		if _, err := c.Write(hello); err != nil {
 			tb.Fatal(err)
 		}
@@ -130,11 +130,12 @@ func udpJoin(tb testing.TB, addr, room string) *net.UDPConn {
 		if err := codec.NewDecoder().Decode(p.Type, p.Body, &w); err != nil {
 			tb.Fatal(err)
 		}
-		if _, err := fmt.Sscanf(string(w.SessionID[1:]), "%016x", &sid); err != nil {
-			tb.Fatal(err)
+		if w.Key == 0 {
+			tb.Fatal("WELCOME over UDP without a datagram key")
 		}
+		key = w.Key
 	}
-	join := codec.AppendPacket(codec.AppendKey(nil, sid), codec.Header{Type: codec.TypeJoin, ID: 2},
+	join := codec.AppendPacket(codec.AppendKey(nil, key), codec.Header{Type: codec.TypeJoin, ID: 2},
 		&codec.Rooms{Rooms: [][]byte{[]byte(room)}})
 	for {
 		if _, err := c.Write(join); err != nil {
@@ -145,8 +146,12 @@ func udpJoin(tb testing.TB, addr, room string) *net.UDPConn {
 		if err != nil {
 			continue
 		}
-		if p, err := codec.ParsePacket(buf[:n]); err == nil && p.Type == codec.TypeAck {
+		p, err := codec.ParsePacket(buf[:n])
+		if err == nil && p.Type == codec.TypeAck {
 			break
+		}
+		if err == nil && p.Type == codec.TypeError {
+			tb.Fatal("JOIN answered with ERROR") // retrying would spin forever
 		}
 	}
 	_ = c.SetReadDeadline(time.Time{})
