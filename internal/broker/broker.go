@@ -73,7 +73,7 @@ func New(cfg Config, hub *deliver.Hub, st *stats.Stats) (*Broker, error) {
 		watched: make(map[*Session]struct{}), progress: make(map[*Session]struct{}),
 		stop: make(chan struct{}), done: make(chan struct{})}
 	for b.epoch == 0 {
-		b.epoch = uint32(randomID())
+		b.epoch = uint32(RandomID())
 	}
 	b.adapter, err = rooms.NewLocal(rooms.Config{MaxRoomsPerMember: c.MaxRooms, MaxMembersPerRoom: c.MaxRoomMembers, Sink: b})
 	if err != nil {
@@ -177,7 +177,7 @@ func (b *Broker) Open(w *Worker, p Peer, h codec.Header, body []byte) (*Session,
 	}
 	s.peer = p
 	for {
-		s.setID(randomID())
+		s.setID(RandomID())
 		p.Attach(s)
 		err := b.adapter.Add(p)
 		if err == nil {
@@ -460,7 +460,9 @@ func (b *Broker) watch(s *Session) {
 	b.mu.Unlock()
 }
 
-func randomID() uint64 {
+// RandomID returns a random nonzero 64-bit value from crypto/rand: session
+// ids, the epoch, and the UDP transport's datagram keys.
+func RandomID() uint64 {
 	var b [8]byte
 	for {
 		_, _ = rand.Read(b[:])

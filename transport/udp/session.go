@@ -2,7 +2,6 @@ package udp
 
 import (
 	"crypto/rand"
-	"encoding/binary"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -413,10 +412,8 @@ func (t *table) shard(key uint64) *tableShard { return &t.shards[key%uint64(len(
 // session. Two HELLOs handled at once drawing the same key (a chance of
 // 2^-64) is the one collision it does not rule out.
 func (t *table) newKey() uint64 {
-	var b [codec.KeyLen]byte
 	for {
-		_, _ = rand.Read(b[:]) // never fails (crypto/rand's contract)
-		if key := binary.BigEndian.Uint64(b[:]); key != 0 && t.get(key) == nil {
+		if key := broker.RandomID(); t.get(key) == nil {
 			return key
 		}
 	}
